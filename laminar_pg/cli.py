@@ -1,0 +1,80 @@
+"""Command line: `laminar-pg serve | slt | bench`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from laminar_pg.config import Config, parse_duration
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _metrics_port(text: str) -> int | None:
+    return None if text.lower() == "off" else int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="laminar-pg", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server")
+    env = os.environ.get
+    serve.add_argument("--host", default=env("LAMINAR_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(env("LAMINAR_PORT", "6875")))
+    serve.add_argument("--data-dir", type=Path, default=Path(env("LAMINAR_DATA_DIR", "laminar-data")))
+    serve.add_argument("--workers", type=int, default=int(env("LAMINAR_WORKERS", str(os.cpu_count() or 1))))
+    serve.add_argument("--metrics-port", type=_metrics_port, default=env("LAMINAR_METRICS_PORT", "6876"))
+    serve.add_argument("--barrier-interval", type=_duration, default="200ms")
+    serve.add_argument("--checkpoint-interval", type=_duration, default="10s")
+    serve.add_argument("--checkpoints-retained", type=int, default=3)
+    serve.add_argument("--auth", choices=("trust", "scram"), default=env("LAMINAR_AUTH"))
+    serve.add_argument("--password-file", type=Path, default=env("LAMINAR_PASSWORD_FILE"))
+    serve.add_argument("--tls-cert", type=Path, default=env("LAMINAR_TLS_CERT"))
+    serve.add_argument("--tls-key", type=Path, default=env("LAMINAR_TLS_KEY"))
+    serve.add_argument("--log-format", choices=("text", "json"), default=env("LAMINAR_LOG_FORMAT", "text"))
+    serve.add_argument("--log-level", default=env("LAMINAR_LOG_LEVEL", "info"))
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise SystemExit("laminar-pg: --tls-cert and --tls-key go together")
+    if args.auth == "scram" and args.password_file is None:
+        raise SystemExit("laminar-pg: --auth scram needs --password-file")
+    metrics = args.metrics_port
+    if isinstance(metrics, str):
+        metrics = _metrics_port(metrics)
+    return Config(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        workers=max(1, args.workers),
+        metrics_port=metrics,
+        barrier_interval=args.barrier_interval if isinstance(args.barrier_interval, float) else parse_duration(args.barrier_interval),
+        checkpoint_interval=args.checkpoint_interval if isinstance(args.checkpoint_interval, float) else parse_duration(args.checkpoint_interval),
+        checkpoints_retained=args.checkpoints_retained,
+        auth=args.auth,
+        password_file=args.password_file,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        log_format=args.log_format,
+        log_level=args.log_level,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from laminar_pg.logs import configure_logging
+        from laminar_pg.main import serve
+
+        config = config_from_args(args)
+        configure_logging(config.log_format, config.log_level)
+        sys.exit(serve(config))

@@ -1,0 +1,1 @@
+"""The incremental dataflow engine (Streaming engine I builds it)."""

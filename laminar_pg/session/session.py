@@ -1,0 +1,649 @@
+"""One client's session: settings, transaction state, prepared statements, cursors, and
+statement execution (utility statements here, queries on the embedded engine).
+
+It implements `laminar_pg.wire.session.Session`; the wire never sees anything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from laminar_pg import __version__, errcodes
+from laminar_pg.errors import SqlError
+from laminar_pg.session import engine
+from laminar_pg.session.database import Database
+from laminar_pg.session.query import QueryPlan, SessionValues, plan_query
+from laminar_pg.session.settings import SessionSettings, canonical_name
+from laminar_pg.sql import ast
+from laminar_pg.sql.script import Statement, parse_one_statement, parse_script
+from laminar_pg.wire.session import (
+    Column,
+    CommandResult,
+    CopyFormat,
+    Description,
+    Notice,
+    Result,
+    RowsResult,
+)
+
+BATCH_ROWS = 8192
+VERSION_STRING = (
+    f"PostgreSQL 15.0 (laminar_pg {__version__}) on x86_64-pc-linux-gnu, "
+    "compiled by Python, 64-bit"
+)
+QUERY_TYPES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Values, exp.Subquery)
+
+
+@dataclass(slots=True)
+class PreparedStatement:
+    """A parsed statement with its parameter types; the plan is made once and cached."""
+
+    sql: str
+    statement: Statement
+    param_oids: tuple[int, ...]
+    plan: QueryPlan | None = None
+    description: Description | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.statement.ast is None
+
+
+@dataclass(slots=True)
+class Cursor:
+    """DECLARE ... CURSOR: a result read on demand by FETCH."""
+
+    name: str
+    columns: tuple[Column, ...]
+    batches: AsyncIterator[pa.RecordBatch]
+    hold: bool
+    binary: bool
+    pending: list[pa.RecordBatch] = field(default_factory=list)
+    position: int = 0
+    exhausted: bool = False
+
+    async def take(self, count: int | None) -> list[pa.RecordBatch]:
+        """The next `count` rows (None: all) as batches."""
+        out: list[pa.RecordBatch] = []
+        want = count
+        while want is None or want > 0:
+            if self.pending:
+                batch = self.pending.pop(0)
+            else:
+                batch = None if self.exhausted else await anext(self.batches, None)
+                if batch is None:
+                    self.exhausted = True
+                    break
+            if want is not None and batch.num_rows > want:
+                self.pending.insert(0, batch.slice(want))
+                batch = batch.slice(0, want)
+            out.append(batch)
+            self.position += batch.num_rows
+            if want is not None:
+                want -= batch.num_rows
+        return out
+
+
+class PgSession:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.process_id, self.secret_key = db.next_process_id()
+        self.settings = SessionSettings()
+        self.user = ""
+        self.database = ""
+        self._status = "I"  # 'I' idle, 'T' in a block, 'E' failed block
+        self._implicit = False
+        self._notices: list[Notice] = []
+        self._cancel = threading.Event()
+        self._duck: Any = None
+        self.sql_prepared: dict[str, PreparedStatement] = {}
+        self.cursors: dict[str, Cursor] = {}
+        self.current_query: str | None = None
+
+    # ---------------------------------------------------------------- Session protocol
+
+    @property
+    def transaction_status(self) -> str:
+        return self._status
+
+    async def startup(self, parameters: dict[str, str]) -> list[tuple[str, str]]:
+        self.user = parameters["user"]
+        self.database = parameters.get("database", self.user)
+        self.settings.set("session_authorization", self.user, startup=True)
+        for key, value in parameters.items():
+            if key in ("user", "database"):
+                continue
+            if key == "options":
+                self._apply_options(value)
+                continue
+            try:
+                self.settings.set(key, value, startup=True)
+            except SqlError:
+                if key in ("client_encoding",):
+                    raise
+        self._duck = await self._in_thread(engine.new_connection, self.db.duck)
+        self.settings.take_changes()
+        return self.settings.reported()
+
+    def _apply_options(self, options: str) -> None:
+        """libpq's options='-c name=value ...' (PGOPTIONS)."""
+        parts = options.split()
+        for i, part in enumerate(parts):
+            if part == "-c" and i + 1 < len(parts) and "=" in parts[i + 1]:
+                name, value = parts[i + 1].split("=", 1)
+                self.settings.set(name, value, startup=True)
+            elif part.startswith("--") and "=" in part:
+                name, value = part[2:].split("=", 1)
+                self.settings.set(name.replace("-", "_"), value, startup=True)
+
+    def take_parameter_changes(self) -> list[tuple[str, str]]:
+        return self.settings.take_changes()
+
+    def take_notices(self) -> list[Notice]:
+        out, self._notices = self._notices, []
+        return out
+
+    def notice(self, message: str, sqlstate: str = "00000", severity: str = "NOTICE") -> None:
+        self._notices.append(Notice(severity, sqlstate, message))
+
+    async def parse_script(self, sql: str) -> list[PreparedStatement]:  # type: ignore[override]
+        return [PreparedStatement(sql, s, ()) for s in parse_script(sql)]
+
+    async def prepare(self, sql: str, param_oids: Sequence[int]) -> PreparedStatement:  # type: ignore[override]
+        statement = parse_one_statement(sql)
+        prepared = PreparedStatement(sql, statement, tuple(param_oids))
+        if statement.ast is not None and isinstance(statement.ast, QUERY_TYPES):
+            prepared.plan = plan_query(statement.ast, param_oids, self._values())
+            prepared.param_oids = prepared.plan.param_oids
+        else:
+            prepared.param_oids = tuple(oid or 25 for oid in param_oids)
+        return prepared
+
+    async def describe(self, prepared: PreparedStatement) -> Description:  # type: ignore[override]
+        if prepared.description is None:
+            prepared.description = await self._describe(prepared)
+        return prepared.description
+
+    async def execute(self, prepared: PreparedStatement, params: Sequence[Any]) -> Result:  # type: ignore[override]
+        tree = prepared.statement.ast
+        assert tree is not None
+        if self._status == "E" and not isinstance(tree, (exp.Commit, exp.Rollback)):
+            raise errcodes.InFailedSqlTransaction(
+                "current transaction is aborted, commands ignored until end of transaction block"
+            )
+        self._cancel.clear()
+        self.current_query = prepared.statement.text
+        try:
+            return await self._dispatch(prepared, tree, params)
+        except SqlError:
+            if self._status == "T":
+                self._status = "E"
+            raise
+        except Exception:
+            if self._status == "T":
+                self._status = "E"
+            raise
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        duck = self._duck
+        if duck is not None:
+            try:
+                duck.interrupt()
+            except Exception:  # noqa: BLE001 - nothing running
+                pass
+
+    async def sync(self) -> None:
+        if self._implicit and self._status == "T":
+            self._status = "I"
+        self._implicit = False
+        self.current_query = None
+
+    async def close(self) -> None:
+        self.cursors.clear()
+        duck, self._duck = self._duck, None
+        if duck is not None:
+            duck.close()
+
+    # ---------------------------------------------------------------- helpers
+
+    def _values(self) -> SessionValues:
+        return SessionValues(
+            user=self.user,
+            database=self.database,
+            version=VERSION_STRING,
+            pid=self.process_id,
+            setting=self.settings.get_or_none,
+        )
+
+    async def _in_thread(self, fn: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        cancel = self._cancel
+
+        def call() -> Any:
+            engine.set_cancel_event(cancel)
+            try:
+                return fn(*args)
+            finally:
+                engine.set_cancel_event(None)
+
+        return await loop.run_in_executor(self.db.executor, call)
+
+    # ---------------------------------------------------------------- dispatch
+
+    async def _dispatch(
+        self, prepared: PreparedStatement, tree: exp.Expression, params: Sequence[Any]
+    ) -> Result:
+        if isinstance(tree, QUERY_TYPES):
+            return await self._run_query(prepared, params)
+        handler = _HANDLERS.get(type(tree))
+        if handler is not None:
+            result: Result = await handler(self, tree, params)
+            return result
+        if isinstance(tree, exp.Copy):
+            return await self._copy(tree, params)
+        raise errcodes.FeatureNotSupported(
+            f"{_statement_name(tree)} is not supported yet",
+            hint="laminar_pg runs SELECT, VALUES and session statements so far.",
+        )
+
+    async def _run_query(self, prepared: PreparedStatement, params: Sequence[Any]) -> RowsResult:
+        if prepared.plan is None:
+            assert prepared.statement.ast is not None
+            prepared.plan = plan_query(prepared.statement.ast, prepared.param_oids, self._values())
+        return await self.run_plan(prepared.plan, params)
+
+    async def run_plan(self, plan: QueryPlan, params: Sequence[Any]) -> RowsResult:
+        duck_params = [to_engine_value(p) for p in params]
+        try:
+            rel, first = await self._in_thread(_start_query, self._duck, plan.sql, duck_params)
+        except Exception as exc:  # noqa: BLE001
+            raise self._engine_error(exc) from None
+        columns = self._columns(rel, plan)
+        reader = first[1]
+        return RowsResult(columns, self._batches(first[0], reader))
+
+    async def _batches(
+        self, first: list[pa.RecordBatch], reader: pa.RecordBatchReader
+    ) -> AsyncIterator[pa.RecordBatch]:
+        for batch in first:
+            yield batch
+        if not first:
+            return
+        while True:
+            try:
+                more = await self._in_thread(engine.read_batches, reader, 4)
+            except Exception as exc:  # noqa: BLE001
+                raise self._engine_error(exc) from None
+            if not more:
+                return
+            for batch in more:
+                yield batch
+
+    def _engine_error(self, exc: Exception) -> SqlError:
+        if self._cancel.is_set():
+            return errcodes.QueryCanceled("canceling statement due to user request")
+        return engine.translate_error(exc)
+
+    def _columns(self, rel: Any, plan: QueryPlan) -> tuple[Column, ...]:
+        cols = []
+        for i, (name, t) in enumerate(zip(rel.columns, rel.types, strict=True)):
+            oid = plan.oid_overrides.get(i) or engine.duck_type_oid(t)
+            cols.append(Column(name, oid))
+        return tuple(cols)
+
+    async def _describe(self, prepared: PreparedStatement) -> Description:
+        tree = prepared.statement.ast
+        if tree is None:
+            return Description(prepared.param_oids, None)
+        if isinstance(tree, QUERY_TYPES):
+            plan = prepared.plan
+            assert plan is not None
+            nulls = [None] * len(plan.param_oids)
+            try:
+                rel = await self._in_thread(_relation, self._duck, plan.sql, nulls)
+            except Exception as exc:  # noqa: BLE001
+                raise self._engine_error(exc) from None
+            return Description(plan.param_oids, self._columns(rel, plan))
+        if isinstance(tree, ast.ShowVariable):
+            name = str(tree.this)
+            if name == "all":
+                return Description(prepared.param_oids, _SHOW_ALL_COLUMNS)
+            return Description(prepared.param_oids, (Column(canonical_name(name).lower(), 25),))
+        if isinstance(tree, ast.FetchCursor) and not tree.args.get("move"):
+            cursor = self.cursors.get(str(tree.this))
+            if cursor is not None:
+                return Description(prepared.param_oids, cursor.columns)
+        if isinstance(tree, ast.ExecutePrepared):
+            target = self.sql_prepared.get(str(tree.this))
+            if target is not None:
+                inner = await self.describe(target)
+                return Description(prepared.param_oids, inner.columns)
+        return Description(prepared.param_oids, None)
+
+    # ---------------------------------------------------------------- utility statements
+
+    async def _set(self, tree: ast.SetVariable, params: Sequence[Any]) -> Result:
+        for item in [tree, *(tree.args.get("others") or [])]:
+            name = str(item.this)
+            values = item.args.get("expressions")
+            value = None if values is None else ", ".join(str(v) for v in values)
+            if name in ("transaction_isolation", "default_transaction_isolation") and value:
+                value = value.lower()
+            self.settings.set(name, value)
+        return CommandResult("SET")
+
+    async def _show(self, tree: ast.ShowVariable, params: Sequence[Any]) -> Result:
+        name = str(tree.this)
+        if name == "all":
+            rows = sorted(
+                (canonical_name(k), v) for k, v in self.settings.values.items()
+            )
+            batch = pa.record_batch(
+                [pa.array([r[0] for r in rows]), pa.array([r[1] for r in rows]),
+                 pa.array([""] * len(rows))],
+                names=["name", "setting", "description"],
+            )
+            return RowsResult(_SHOW_ALL_COLUMNS, _one(batch), tag_override="SHOW")
+        value = self.settings.get(name)
+        column = canonical_name(name).lower()
+        batch = pa.record_batch([pa.array([value])], names=[column])
+        return RowsResult((Column(column, 25),), _one(batch), tag_override="SHOW")
+
+    async def _reset(self, tree: ast.ResetVariable, params: Sequence[Any]) -> Result:
+        name = str(tree.this)
+        if name == "all":
+            self.settings.reset_all()
+        else:
+            self.settings.set(name, None)
+        return CommandResult("RESET")
+
+    async def _begin(self, tree: exp.Transaction, params: Sequence[Any]) -> Result:
+        if self._status != "I" and not self._implicit:
+            self.notice("there is already a transaction in progress", "25001", "WARNING")
+        else:
+            self._status = "T"
+            self._implicit = False
+        return CommandResult("BEGIN")
+
+    async def _commit(self, tree: exp.Commit, params: Sequence[Any]) -> Result:
+        if self._status == "I":
+            self.notice("there is no transaction in progress", "25P01", "WARNING")
+            return CommandResult("COMMIT")
+        failed = self._status == "E"
+        self._end_transaction()
+        return CommandResult("ROLLBACK" if failed else "COMMIT")
+
+    async def _rollback(self, tree: exp.Rollback, params: Sequence[Any]) -> Result:
+        if tree.args.get("savepoint"):
+            if self._status == "I":
+                raise errcodes.NoActiveSqlTransaction(
+                    "ROLLBACK TO SAVEPOINT can only be used in transaction blocks"
+                )
+            raise errcodes.FeatureNotSupported("savepoints are not supported yet")
+        if self._status == "I":
+            self.notice("there is no transaction in progress", "25P01", "WARNING")
+        self._end_transaction()
+        return CommandResult("ROLLBACK")
+
+    def _end_transaction(self) -> None:
+        self._status = "I"
+        self._implicit = False
+        for name in [n for n, c in self.cursors.items() if not c.hold]:
+            del self.cursors[name]
+
+    async def _savepoint(self, tree: exp.Expression, params: Sequence[Any]) -> Result:
+        if self._status == "I":
+            raise errcodes.NoActiveSqlTransaction("SAVEPOINT can only be used in transaction blocks")
+        raise errcodes.FeatureNotSupported("savepoints are not supported yet")
+
+    async def _discard(self, tree: ast.Discard, params: Sequence[Any]) -> Result:
+        what = str(tree.this).lower()
+        if what == "all":
+            if self._status != "I":
+                raise errcodes.ActiveSqlTransaction(
+                    "DISCARD ALL cannot run inside a transaction block"
+                )
+            self.settings.reset_all()
+            self.sql_prepared.clear()
+            self.cursors.clear()
+        elif what == "plans":
+            for p in self.sql_prepared.values():
+                p.plan = None
+                p.description = None
+        return CommandResult("DISCARD " + ("TEMP" if what == "temporary" else what.upper()))
+
+    async def _deallocate(self, tree: ast.Deallocate, params: Sequence[Any]) -> Result:
+        name = tree.this
+        if name is None:
+            self.sql_prepared.clear()
+            return CommandResult("DEALLOCATE ALL")
+        if self.sql_prepared.pop(str(name), None) is None:
+            raise errcodes.InvalidSqlStatementName(f'prepared statement "{name}" does not exist')
+        return CommandResult("DEALLOCATE")
+
+    async def _prepare_sql(self, tree: ast.Prepare, params: Sequence[Any]) -> Result:
+        name = str(tree.this)
+        if name in self.sql_prepared:
+            raise errcodes.DuplicatePreparedStatement(f'prepared statement "{name}" already exists')
+        from laminar_pg.session.query import pg_type_of
+
+        oids = []
+        for dtype in tree.args.get("expressions") or []:
+            pg = pg_type_of(dtype)
+            if pg is None:
+                raise errcodes.UndefinedObject(f'type "{dtype.sql("postgres")}" does not exist')
+            oids.append(pg.oid)
+        query = tree.args["query"]
+        text = query.sql(dialect="postgres")
+        prepared = PreparedStatement(text, Statement(query, text, 0), tuple(oids))
+        if isinstance(query, QUERY_TYPES):
+            prepared.plan = plan_query(query, oids, self._values())
+            prepared.param_oids = prepared.plan.param_oids
+        self.sql_prepared[name] = prepared
+        return CommandResult("PREPARE")
+
+    async def _execute_sql(self, tree: ast.ExecutePrepared, params: Sequence[Any]) -> Result:
+        name = str(tree.this)
+        target = self.sql_prepared.get(name)
+        if target is None:
+            raise errcodes.InvalidSqlStatementName(f'prepared statement "{name}" does not exist')
+        args = tree.args.get("expressions") or []
+        if len(args) != len(target.param_oids):
+            raise errcodes.SyntaxError(
+                f'wrong number of parameters for prepared statement "{name}"',
+                detail=f"Expected {len(target.param_oids)} parameters but got {len(args)}.",
+            )
+        values = await self._evaluate_constants(args, target.param_oids)
+        assert target.statement.ast is not None
+        return await self._dispatch(target, target.statement.ast, values)
+
+    async def _evaluate_constants(
+        self, args: Sequence[exp.Expression], oids: Sequence[int]
+    ) -> list[Any]:
+        """EXECUTE's arguments, evaluated by the engine and cast to the parameter types."""
+        if not args:
+            return []
+        from laminar_pg.session.query import _DUCK_TYPE_FOR
+        from laminar_pg.wire import types as pgtypes
+
+        items = []
+        for arg, oid in zip(args, oids, strict=True):
+            t = pgtypes.TYPES_BY_OID.get(oid)
+            name = _DUCK_TYPE_FOR.get(t.name, t.name) if t else "VARCHAR"
+            items.append(exp.Cast(this=arg.copy(), to=exp.DataType.build(name, dialect="postgres")))
+        plan = plan_query(exp.select(*items), (), self._values())
+        result = await self.run_plan(plan, ())
+        rows: list[Any] = []
+        async for batch in result.batches:
+            rows.extend(batch.to_pylist())
+        return [from_engine_value(v) for v in rows[0].values()]
+
+    async def _declare(self, tree: ast.DeclareCursor, params: Sequence[Any]) -> Result:
+        name = str(tree.this)
+        hold = bool(tree.args.get("hold"))
+        if self._status == "I" and not hold:
+            raise errcodes.NoActiveSqlTransaction(
+                "DECLARE CURSOR can only be used in transaction blocks"
+            )
+        if name in self.cursors:
+            raise errcodes.DuplicateCursor(f'cursor "{name}" already exists')
+        query = tree.args["query"]
+        if not isinstance(query, QUERY_TYPES):
+            raise errcodes.SyntaxError("DECLARE CURSOR must be followed by a query")
+        plan = plan_query(query, [0] * len(params), self._values())
+        result = await self.run_plan(plan, params)
+        batches = result.batches
+        if hold:  # WITH HOLD: materialise now, as PostgreSQL does at commit
+            held = [b async for b in result.batches]
+            batches = _many(held)
+        self.cursors[name] = Cursor(name, result.columns, batches, hold, bool(tree.args.get("binary")))
+        return CommandResult("DECLARE CURSOR")
+
+    async def _fetch(self, tree: ast.FetchCursor, params: Sequence[Any]) -> Result:
+        name = str(tree.this)
+        cursor = self.cursors.get(name)
+        if cursor is None:
+            raise errcodes.InvalidCursorName(f'cursor "{name}" does not exist')
+        direction = str(tree.args.get("direction") or "forward").lower()
+        count = tree.args.get("count")
+        count = None if count is None else int(count)
+        if direction in ("next",):
+            count = 1
+        elif direction not in ("forward",):
+            raise errcodes.FeatureNotSupported(
+                f"FETCH {direction.upper()} is not supported: cursors are forward-only",
+                hint="Use FETCH [FORWARD] n or FETCH ALL.",
+            )
+        if count is not None and count < 0:
+            raise errcodes.FeatureNotSupported("cursor can only scan forward")
+        batches = await cursor.take(count)
+        moved = sum(b.num_rows for b in batches)
+        if tree.args.get("move"):
+            return CommandResult(f"MOVE {moved}")
+        return RowsResult(cursor.columns, _many(batches), tag_prefix="FETCH")
+
+    async def _close_cursor(self, tree: ast.CloseCursor, params: Sequence[Any]) -> Result:
+        name = tree.this
+        if name is None:
+            self.cursors.clear()
+        elif self.cursors.pop(str(name), None) is None:
+            raise errcodes.InvalidCursorName(f'cursor "{name}" does not exist')
+        return CommandResult("CLOSE CURSOR" if name is not None else "CLOSE CURSOR ALL")
+
+    async def _refuse(self, tree: exp.Expression, params: Sequence[Any]) -> Result:
+        raise errcodes.FeatureNotSupported(f"{_statement_name(tree)} is not supported yet")
+
+    async def _copy(self, tree: exp.Copy, params: Sequence[Any]) -> Result:
+        target = tree.this
+        if not tree.args.get("kind"):  # COPY ... TO
+            query = target.this if isinstance(target, exp.Subquery) else None
+            if query is None:
+                raise errcodes.FeatureNotSupported(
+                    "COPY from a table is not supported yet; use COPY (SELECT ...) TO STDOUT"
+                )
+            files = tree.args.get("files") or []
+            if not files or files[0].sql().upper() != "STDOUT":
+                raise errcodes.FeatureNotSupported("COPY TO a file is not supported; use STDOUT")
+            copy = copy_format(tree)
+            plan = plan_query(query, (), self._values())
+            result = await self.run_plan(plan, params)
+            result.copy = copy
+            return result
+        raise errcodes.FeatureNotSupported("COPY FROM STDIN needs tables, which are not supported yet")
+
+
+def copy_format(tree: exp.Copy) -> CopyFormat:
+    opts: dict[str, str] = {}
+    for param in tree.args.get("params") or []:
+        key = param.this.name.lower() if isinstance(param.this, exp.Expression) else str(param.this).lower()
+        value = param.args.get("expression")
+        if value is None:
+            opts[key] = "true"
+        elif isinstance(value, exp.Literal):
+            opts[key] = value.this
+        else:
+            opts[key] = value.sql().strip("'").lower() if isinstance(value, exp.Expression) else str(value)
+    fmt = opts.get("format", "csv" if opts.get("csv") else "text").lower()
+    if fmt not in ("text", "csv", "binary"):
+        raise errcodes.InvalidParameterValue(f'COPY format "{fmt}" not recognized')
+    header = opts.get("header", "false").lower() in ("true", "on", "1", "")
+    delimiter = opts.get("delimiter", "," if fmt == "csv" else "\t")
+    null = opts.get("null", "" if fmt == "csv" else "\\N")
+    quote = opts.get("quote", '"')
+    return CopyFormat(fmt, delimiter, null, header, quote, opts.get("escape", quote))
+
+
+def _start_query(duck: Any, sql: str, params: list[Any]) -> tuple[Any, tuple[list[pa.RecordBatch], Any]]:
+    rel = duck.sql(sql, params=params or None)
+    reader = rel.to_arrow_reader(BATCH_ROWS)
+    first = engine.read_batches(reader, 1)
+    return rel, (first, reader)
+
+
+def _relation(duck: Any, sql: str, params: list[Any]) -> Any:
+    rel = duck.sql(sql, params=params or None)
+    rel.types  # noqa: B018 - binds the query
+    return rel
+
+
+async def _one(batch: pa.RecordBatch) -> AsyncIterator[pa.RecordBatch]:
+    yield batch
+
+
+async def _many(batches: list[pa.RecordBatch]) -> AsyncIterator[pa.RecordBatch]:
+    for b in batches:
+        yield b
+
+
+def to_engine_value(value: Any) -> Any:
+    """A decoded parameter as DuckDB's Python binding accepts it."""
+    from laminar_pg.wire.types import Interval
+
+    if isinstance(value, Interval):
+        return f"{value.months} months {value.days} days {value.microseconds} microseconds"
+    if isinstance(value, list):
+        return [to_engine_value(v) for v in value]
+    return value
+
+
+def from_engine_value(value: Any) -> Any:
+    return value
+
+
+def _statement_name(tree: exp.Expression) -> str:
+    if isinstance(tree, exp.Create):
+        kind = str(tree.args.get("kind") or "").upper()
+        return f"CREATE {kind}".strip()
+    return tree.key.upper().replace("_", " ")
+
+
+_SHOW_ALL_COLUMNS = (Column("name", 25), Column("setting", 25), Column("description", 25))
+
+_HANDLERS: dict[type, Any] = {
+    ast.SetVariable: PgSession._set,
+    ast.ShowVariable: PgSession._show,
+    ast.ResetVariable: PgSession._reset,
+    exp.Transaction: PgSession._begin,
+    exp.Commit: PgSession._commit,
+    exp.Rollback: PgSession._rollback,
+    ast.Savepoint: PgSession._savepoint,
+    ast.ReleaseSavepoint: PgSession._savepoint,
+    ast.Discard: PgSession._discard,
+    ast.Deallocate: PgSession._deallocate,
+    ast.Prepare: PgSession._prepare_sql,
+    ast.ExecutePrepared: PgSession._execute_sql,
+    ast.DeclareCursor: PgSession._declare,
+    ast.FetchCursor: PgSession._fetch,
+    ast.CloseCursor: PgSession._close_cursor,
+    ast.Listen: PgSession._refuse,
+    ast.Unlisten: PgSession._refuse,
+    ast.Notify: PgSession._refuse,
+}

@@ -1,0 +1,37 @@
+"""Shared fixtures: one real laminar_pg server per test worker, and a hypothesis profile."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from laminar_pg.testing.server import LaminarServer
+
+settings.register_profile(
+    "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", max_examples=300, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[LaminarServer]:
+    """A laminar_pg server shared by every test of this worker (do not stop it)."""
+    srv = LaminarServer().start()
+    try:
+        yield srv
+    finally:
+        srv.cleanup()
+
+
+@pytest.fixture
+def own_server() -> Iterator[LaminarServer]:
+    """A fresh server for a test that stops, kills or reconfigures it."""
+    srv = LaminarServer()
+    try:
+        yield srv
+    finally:
+        srv.cleanup()
