@@ -7,9 +7,10 @@ cancellation interrupts the connection.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -23,41 +24,78 @@ CONNECTION_SETUP = (
     "SET integer_division = true",
     "SET default_null_order = 'nulls_last_on_asc_first_on_desc'",
     "SET TimeZone = 'UTC'",
+    "SET arrow_lossless_conversion = true",
 )
 
-_local = threading.local()
+class QueryContext(Protocol):
+    """What the session functions need from the session that runs the query."""
+
+    cancel_event: threading.Event
+
+    def get_setting(self, name: str) -> str | None: ...
+
+    def set_setting(self, name: str, value: str | None) -> None: ...
 
 
-def current_cancel_event() -> threading.Event | None:
-    return getattr(_local, "cancel", None)
+# Session functions are DuckDB UDFs; DuckDB may call them on any of its threads, so the
+# planner passes the session's process id and the UDF finds the session here.
+_SESSIONS: dict[int, QueryContext] = {}
 
 
-def set_cancel_event(event: threading.Event | None) -> None:
-    _local.cancel = event
+def register_session(pid: int, context: QueryContext) -> None:
+    _SESSIONS[pid] = context
 
 
-def _pg_sleep(seconds: float | None) -> None:
-    """pg_sleep(seconds) that a cancel request interrupts (checked every few ms)."""
+def unregister_session(pid: int) -> None:
+    _SESSIONS.pop(pid, None)
+
+
+def _session(pid: int | None) -> QueryContext:
+    context = _SESSIONS.get(pid or 0)
+    if context is None:
+        raise errcodes.InternalError("session function called outside its session")
+    return context
+
+
+def _current_setting(name: str | None, missing_ok: bool | None, pid: int | None) -> str | None:
+    if name is None:
+        return None
+    value = _session(pid).get_setting(name)
+    if value is None and not missing_ok:
+        raise errcodes.UndefinedObject(f'unrecognized configuration parameter "{name}"')
+    return value
+
+
+def _set_config(
+    name: str | None, value: str | None, is_local: bool | None, pid: int | None
+) -> str | None:
+    if name is None:
+        raise errcodes.NullValueNotAllowed("SET requires parameter name")
+    context = _session(pid)
+    context.set_setting(name, value)
+    return context.get_setting(name)
+
+
+def _pg_sleep(seconds: float | None, pid: int | None) -> None:
+    """pg_sleep(seconds) that a cancel request interrupts (checked every 20 ms)."""
     if seconds is None or seconds <= 0:
         return None
-    event = current_cancel_event()
-    deadline = time.monotonic() + seconds
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        if event is not None and event.wait(min(left, 0.05)):
-            raise errcodes.QueryCanceled("canceling statement due to user request")
-        if event is None:
-            time.sleep(min(left, 0.05))
+    event = _session(pid).cancel_event
+    if event.wait(seconds):
+        raise errcodes.QueryCanceled("canceling statement due to user request")
+    return None
 
 
 def open_engine() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
-    con.create_function(
-        "pg_sleep", _pg_sleep, [sqltypes.DOUBLE], sqltypes.VARCHAR, null_handling="special",
-        side_effects=True,
-    )
+    t = sqltypes
+    udfs: list[tuple[str, Any, list[Any], Any]] = [
+        ("laminar_pg_sleep", _pg_sleep, [t.DOUBLE, t.BIGINT], t.VARCHAR),
+        ("laminar_current_setting", _current_setting, [t.VARCHAR, t.BOOLEAN, t.BIGINT], t.VARCHAR),
+        ("laminar_set_config", _set_config, [t.VARCHAR, t.VARCHAR, t.BOOLEAN, t.BIGINT], t.VARCHAR),
+    ]
+    for name, fn, args, ret in udfs:
+        con.create_function(name, fn, args, ret, null_handling="special", side_effects=True)
     return con
 
 
@@ -115,6 +153,9 @@ def duck_type_oid(t: Any) -> int:
     return oid
 
 
+_REFERENCED_COLUMN = re.compile(r'Referenced column "([^"]+)" (?:was )?not found')
+
+
 def translate_error(exc: Exception) -> SqlError:
     """A DuckDB exception as the closest PostgreSQL error."""
     if isinstance(exc, SqlError):
@@ -122,6 +163,8 @@ def translate_error(exc: Exception) -> SqlError:
     text = str(exc)
     message = text.split(": ", 1)[1] if ": " in text.split("\n")[0] else text
     message = message.split("\n")[0].strip()
+    if "Division by zero" in message or "division by zero" in message:
+        return errcodes.DivisionByZero("division by zero")
     if isinstance(exc, duckdb.InterruptException):
         return errcodes.QueryCanceled("canceling statement due to user request")
     if isinstance(exc, duckdb.ParserException):
@@ -133,8 +176,9 @@ def translate_error(exc: Exception) -> SqlError:
             return errcodes.UndefinedFunction(message)
         return errcodes.UndefinedObject(message)
     if isinstance(exc, duckdb.BinderException):
-        if "not found in FROM clause" in message or "Referenced column" in message:
-            return errcodes.UndefinedColumn(message)
+        column = _REFERENCED_COLUMN.search(message)
+        if column is not None:
+            return errcodes.UndefinedColumn(f'column "{column.group(1)}" does not exist')
         if "No function matches" in message:
             return errcodes.UndefinedFunction(message)
         return errcodes.SyntaxErrorOrAccessRuleViolation(message)
@@ -147,6 +191,8 @@ def translate_error(exc: Exception) -> SqlError:
     if isinstance(exc, duckdb.InvalidInputException):
         if "canceling statement" in text:
             return errcodes.QueryCanceled("canceling statement due to user request")
+        if "unrecognized configuration parameter" in text:
+            return errcodes.UndefinedObject(message[message.find("unrecognized"):].rstrip("'\""))
         return errcodes.InvalidParameterValue(message)
     if isinstance(exc, duckdb.NotImplementedException):
         return errcodes.FeatureNotSupported(message)

@@ -43,6 +43,11 @@ class QueryPlan:
     param_oids: tuple[int, ...]
     # Result position -> PostgreSQL type OID, where the engine's type would report another.
     oid_overrides: dict[int, int] = field(default_factory=dict)
+    # Session relations the query reads (e.g. pg_cursors): registered before each run.
+    session_relations: tuple[str, ...] = ()
+
+
+SESSION_RELATION_PREFIX = "laminar_session_"
 
 
 def pg_type_of(dtype: exp.DataType) -> types.PgType | None:
@@ -79,7 +84,11 @@ def column_name(node: exp.Expression) -> str:
         if inner != "?column?":
             return inner
         pg = pg_type_of(node.to)
+        if pg is not None and pg.element_oid:
+            pg = types.TYPES_BY_OID.get(pg.element_oid)
         return pg.name if pg is not None else "?column?"
+    if isinstance(node, exp.Interval):
+        return "interval"
     if isinstance(node, exp.Boolean):
         return "bool"
     if isinstance(node, exp.Case):
@@ -93,11 +102,13 @@ def column_name(node: exp.Expression) -> str:
     if isinstance(node, (exp.Paren,)):
         return column_name(node.this)
     if isinstance(node, exp.CurrentTimestamp):
-        return "now" if node.meta.get("pg_call") else "current_timestamp"
+        return "now"  # sqlglot does not keep whether now() or CURRENT_TIMESTAMP was written
     if isinstance(node, exp.Func):
         if isinstance(node, exp.Anonymous):
             return str(node.this).lower()
-        return node.sql_name().lower() if not node.sql_names() else node.sql_names()[0].lower()
+        text = node.sql(dialect="postgres")
+        name = text.split("(", 1)[0].strip().lower()
+        return name if name.replace("_", "").isalnum() else "?column?"
     return "?column?"
 
 
@@ -116,11 +127,13 @@ def substitute_session_functions(tree: exp.Expression, values: SessionValues) ->
     def repl(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.CurrentVersion):
             return exp.Literal.string(values.version)
-        if isinstance(node, exp.CurrentUser) or (
-            isinstance(node, exp.Column) and node.name.lower() in ("session_user", "current_role")
-            and not node.table
+        if isinstance(node, (exp.CurrentUser, exp.SessionUser)) or (
+            isinstance(node, exp.Column) and not node.table and not node.this.quoted
+            and node.name.lower() in ("session_user", "current_role", "user")
         ):
             return exp.Literal.string(values.user)
+        if isinstance(node, (exp.CurrentDatabase, exp.CurrentCatalog)):
+            return exp.Literal.string(values.database)
         if isinstance(node, exp.CurrentSchema):
             return exp.Literal.string("public")
         if isinstance(node, exp.Anonymous):
@@ -129,28 +142,21 @@ def substitute_session_functions(tree: exp.Expression, values: SessionValues) ->
                 return exp.Literal.string(values.database)
             if name == "pg_backend_pid":
                 return exp.Literal.number(values.pid)
-            if name == "current_setting":
-                return _current_setting(node, values)
+            pid = exp.Literal.number(values.pid)
+            if name == "current_setting":  # PostgreSQL's, on the session's settings
+                args = list(node.expressions)
+                if len(args) == 1:
+                    args.append(exp.false())
+                return exp.Anonymous(this="laminar_current_setting", expressions=[*args, pid])
+            if name == "set_config":
+                return exp.Anonymous(this="laminar_set_config", expressions=[*node.expressions, pid])
+            if name == "pg_sleep":
+                return exp.Anonymous(this="laminar_pg_sleep", expressions=[*node.expressions, pid])
             if name == "current_schemas":
                 return exp.Array(expressions=[exp.Literal.string("public")])
         return node
 
     return tree.transform(repl, copy=False)
-
-
-def _current_setting(node: exp.Anonymous, values: SessionValues) -> exp.Expression:
-    args = node.expressions
-    if not args or not isinstance(args[0], exp.Literal) or not args[0].is_string:
-        raise errcodes.FeatureNotSupported("current_setting() needs a constant setting name")
-    missing_ok = len(args) > 1 and isinstance(args[1], exp.Boolean) and args[1].this
-    value = values.setting(args[0].this)
-    if value is None:
-        if missing_ok:
-            return exp.Null()
-        raise errcodes.UndefinedObject(
-            f'unrecognized configuration parameter "{args[0].this}"'
-        )
-    return exp.Literal.string(value)
 
 
 def infer_param_types(tree: exp.Expression, given: Sequence[int]) -> tuple[int, ...]:
@@ -209,12 +215,32 @@ def _param_index(node: exp.Expression) -> int | None:
     return None
 
 
+def _session_relations(tree: exp.Expression, names: frozenset[str]) -> tuple[str, ...]:
+    """Point references to per-session relations (pg_catalog.pg_cursors) at their snapshot."""
+    used = []
+    for table in list(tree.find_all(exp.Table)):
+        name = table.name.lower()
+        if name in names and table.db.lower() in ("", "pg_catalog") and not table.catalog:
+            alias = table.alias or name
+            table.set("db", None)
+            table.set("this", exp.to_identifier(SESSION_RELATION_PREFIX + name, quoted=True))
+            if not table.alias:
+                table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+            used.append(name)
+    return tuple(dict.fromkeys(used))
+
+
 def plan_query(
-    tree: exp.Expression, given_oids: Sequence[int], values: SessionValues
+    tree: exp.Expression,
+    given_oids: Sequence[int],
+    values: SessionValues,
+    session_relations: frozenset[str] = frozenset(),
 ) -> QueryPlan:
     """Prepare a read-only query (SELECT, VALUES, set operations) for DuckDB."""
     tree = tree.copy()
     param_oids = infer_param_types(tree, given_oids)
+    if isinstance(tree, exp.Values):
+        tree = _values_as_select(tree)
     overrides: dict[int, int] = {}
     if isinstance(tree, exp.Select):
         projections = []
@@ -229,6 +255,9 @@ def plan_query(
                 pg = pg_type_of(inner.to)
                 if pg is not None and pg.name in _DUCK_TYPE_FOR:
                     overrides[pos] = pg.oid
+            if isinstance(item, exp.Column) and item.name == name:
+                projections.append(item)  # the engine names it the same; an alias would
+                continue  # turn "no such column" into a confusing self-reference error
             node = inner if isinstance(item, exp.Alias) else item
             projections.append(exp.alias_(node, exp.to_identifier(name, quoted=True), copy=False))
         tree.set("expressions", projections)
@@ -237,8 +266,29 @@ def plan_query(
             overrides = {}
     tree = substitute_session_functions(tree, values)
     _cast_params(tree, param_oids)
+    _array_literals(tree)
+    _numeric_casts(tree)
     _map_types(tree)
-    return QueryPlan(tree.sql(dialect="duckdb"), param_oids, overrides)
+    _replace_now(tree)
+    relations = _session_relations(tree, session_relations)
+    return QueryPlan(tree.sql(dialect="duckdb"), param_oids, overrides, relations)
+
+
+def _values_as_select(values: exp.Values) -> exp.Select:
+    """VALUES ... -> SELECT * FROM (VALUES ...) AS "*VALUES*"(column1, ...), as PostgreSQL names them."""
+    first = values.expressions[0] if values.expressions else None
+    width = len(first.expressions) if isinstance(first, exp.Tuple) else 1
+    alias = exp.TableAlias(
+        this=exp.to_identifier("*VALUES*", quoted=True),
+        columns=[exp.to_identifier(f"column{i + 1}", quoted=True) for i in range(width)],
+    )
+    values.set("alias", alias)
+    return exp.select("*").from_(values)
+
+
+def _replace_now(tree: exp.Expression) -> None:
+    for node in list(tree.find_all(exp.CurrentTimestamp)):
+        node.replace(exp.Anonymous(this="get_current_timestamp", expressions=[]))
 
 
 def _cast_params(tree: exp.Expression, oids: Sequence[int]) -> None:
@@ -250,11 +300,63 @@ def _cast_params(tree: exp.Expression, oids: Sequence[int]) -> None:
         if isinstance(param.parent, exp.Cast):
             continue
         t = types.TYPES_BY_OID.get(oids[index - 1])
+        if t is not None and t.name == "numeric":
+            continue  # the engine takes the Decimal's own precision and scale
         if t is None or t.name in ("text", "unknown"):
             dtype = exp.DataType.build("VARCHAR")
         else:
             dtype = exp.DataType.build(_DUCK_TYPE_FOR.get(t.name, t.name), dialect="postgres")
         param.replace(exp.Cast(this=param.copy(), to=dtype))
+
+
+def _array_literals(tree: exp.Expression) -> None:
+    """'{1,2}'::int4[] -> [1, 2]: PostgreSQL's array text syntax, which DuckDB lacks."""
+    for cast in list(tree.find_all(exp.Cast)):
+        literal = cast.this
+        if not (isinstance(literal, exp.Literal) and literal.is_string):
+            continue
+        pg = pg_type_of(cast.to)
+        if pg is None or not pg.element_oid:
+            continue
+        value = types.decode_param(pg.oid, 0, literal.this.encode())
+        elem = types.TYPES_BY_OID[pg.element_oid]
+        items = [
+            exp.Null() if v is None else exp.Literal.string(types.encode_text(elem.oid, v).decode())
+            for v in value
+        ]
+        array = exp.Array(expressions=items)
+        cast.set("this", array)
+
+
+UNCONSTRAINED_NUMERIC = "DECIMAL(38, 10)"
+
+
+def _numeric_casts(tree: exp.Expression) -> None:
+    """Unconstrained numeric: keep every digit of parameters and literals.
+
+    DuckDB's NUMERIC is DECIMAL(18,3), which would round 1.23456 to 1.235.  A parameter
+    (a Python Decimal) and a numeric literal carry their own precision and scale, so the
+    cast is dropped; other expressions get DECIMAL(38, 10).
+    """
+    for cast in list(tree.find_all(exp.Cast)):
+        to = cast.to
+        if not to.is_type(exp.DataType.Type.DECIMAL) or to.expressions:
+            continue
+        inner = cast.this
+        if isinstance(inner, exp.Parameter) or (
+            isinstance(inner, exp.Literal) and not inner.is_string
+        ):
+            cast.replace(inner)
+            continue
+        if isinstance(inner, exp.Literal) and inner.is_string:
+            try:
+                value = types.decode_param(1700, 0, inner.this.encode())
+            except Exception:  # noqa: BLE001 - leave the error to the engine's cast
+                value = None
+            if value is not None and value.is_finite():
+                cast.replace(exp.Literal.number(format(value, "f")))
+                continue
+        cast.set("to", exp.DataType.build(UNCONSTRAINED_NUMERIC))
 
 
 def _map_types(tree: exp.Expression) -> None:

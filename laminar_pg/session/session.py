@@ -7,6 +7,8 @@ It implements `laminar_pg.wire.session.Session`; the wire never sees anything el
 from __future__ import annotations
 
 import asyncio
+import decimal
+import datetime
 import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +21,12 @@ from laminar_pg import __version__, errcodes
 from laminar_pg.errors import SqlError
 from laminar_pg.session import engine
 from laminar_pg.session.database import Database
-from laminar_pg.session.query import QueryPlan, SessionValues, plan_query
+from laminar_pg.session.query import (
+    SESSION_RELATION_PREFIX,
+    QueryPlan,
+    SessionValues,
+    plan_query,
+)
 from laminar_pg.session.settings import SessionSettings, canonical_name
 from laminar_pg.sql import ast
 from laminar_pg.sql.script import Statement, parse_one_statement, parse_script
@@ -38,6 +45,7 @@ VERSION_STRING = (
     f"PostgreSQL 15.0 (laminar_pg {__version__}) on x86_64-pc-linux-gnu, "
     "compiled by Python, 64-bit"
 )
+SESSION_RELATIONS = frozenset({"pg_cursors"})
 QUERY_TYPES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Values, exp.Subquery)
 
 
@@ -61,6 +69,8 @@ class Cursor:
     """DECLARE ... CURSOR: a result read on demand by FETCH."""
 
     name: str
+    statement: str
+    created: datetime.datetime
     columns: tuple[Column, ...]
     batches: AsyncIterator[pa.RecordBatch]
     hold: bool
@@ -129,6 +139,7 @@ class PgSession:
                 if key in ("client_encoding",):
                     raise
         self._duck = await self._in_thread(engine.new_connection, self.db.duck)
+        engine.register_session(self.process_id, self)
         self.settings.take_changes()
         return self.settings.reported()
 
@@ -160,7 +171,7 @@ class PgSession:
         statement = parse_one_statement(sql)
         prepared = PreparedStatement(sql, statement, tuple(param_oids))
         if statement.ast is not None and isinstance(statement.ast, QUERY_TYPES):
-            prepared.plan = plan_query(statement.ast, param_oids, self._values())
+            prepared.plan = self._plan(statement.ast, param_oids)
             prepared.param_oids = prepared.plan.param_oids
         else:
             prepared.param_oids = tuple(oid or 25 for oid in param_oids)
@@ -206,13 +217,50 @@ class PgSession:
         self._implicit = False
         self.current_query = None
 
+    # engine.QueryContext, for the session functions that run inside the engine
+    @property
+    def cancel_event(self) -> threading.Event:
+        return self._cancel
+
+    def get_setting(self, name: str) -> str | None:
+        return self.settings.get_or_none(name)
+
+    def set_setting(self, name: str, value: str | None) -> None:
+        self.settings.set(name, value)
+
     async def close(self) -> None:
+        engine.unregister_session(self.process_id)
         self.cursors.clear()
         duck, self._duck = self._duck, None
         if duck is not None:
             duck.close()
 
     # ---------------------------------------------------------------- helpers
+
+    def _plan(self, tree: exp.Expression, param_oids: Sequence[int]) -> QueryPlan:
+        return plan_query(tree, param_oids, self._values(), SESSION_RELATIONS)
+
+    def describe_cursor(self, name: str) -> Description | None:
+        """A DECLAREd cursor is also a protocol-level portal (psycopg describes it)."""
+        cursor = self.cursors.get(name)
+        return None if cursor is None else Description((), cursor.columns)
+
+    def session_relation(self, name: str) -> pa.Table:
+        if name == "pg_cursors":
+            cursors = list(self.cursors.values())
+            return pa.table(
+                {
+                    "name": pa.array([c.name for c in cursors], pa.string()),
+                    "statement": pa.array([c.statement for c in cursors], pa.string()),
+                    "is_holdable": pa.array([c.hold for c in cursors], pa.bool_()),
+                    "is_binary": pa.array([c.binary for c in cursors], pa.bool_()),
+                    "is_scrollable": pa.array([False] * len(cursors), pa.bool_()),
+                    "creation_time": pa.array(
+                        [c.created for c in cursors], pa.timestamp("us", tz="UTC")
+                    ),
+                }
+            )
+        raise KeyError(name)
 
     def _values(self) -> SessionValues:
         return SessionValues(
@@ -225,16 +273,8 @@ class PgSession:
 
     async def _in_thread(self, fn: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
-        cancel = self._cancel
 
-        def call() -> Any:
-            engine.set_cancel_event(cancel)
-            try:
-                return fn(*args)
-            finally:
-                engine.set_cancel_event(None)
-
-        return await loop.run_in_executor(self.db.executor, call)
+        return await loop.run_in_executor(self.db.executor, fn, *args)
 
     # ---------------------------------------------------------------- dispatch
 
@@ -257,11 +297,13 @@ class PgSession:
     async def _run_query(self, prepared: PreparedStatement, params: Sequence[Any]) -> RowsResult:
         if prepared.plan is None:
             assert prepared.statement.ast is not None
-            prepared.plan = plan_query(prepared.statement.ast, prepared.param_oids, self._values())
+            prepared.plan = self._plan(prepared.statement.ast, prepared.param_oids)
         return await self.run_plan(prepared.plan, params)
 
     async def run_plan(self, plan: QueryPlan, params: Sequence[Any]) -> RowsResult:
         duck_params = [to_engine_value(p) for p in params]
+        for name in plan.session_relations:
+            self._duck.register(SESSION_RELATION_PREFIX + name, self.session_relation(name))
         try:
             rel, first = await self._in_thread(_start_query, self._duck, plan.sql, duck_params)
         except Exception as exc:  # noqa: BLE001
@@ -306,7 +348,7 @@ class PgSession:
         if isinstance(tree, QUERY_TYPES):
             plan = prepared.plan
             assert plan is not None
-            nulls = [None] * len(plan.param_oids)
+            nulls = [describe_sample(oid) for oid in plan.param_oids]
             try:
                 rel = await self._in_thread(_relation, self._duck, plan.sql, nulls)
             except Exception as exc:  # noqa: BLE001
@@ -445,7 +487,7 @@ class PgSession:
         text = query.sql(dialect="postgres")
         prepared = PreparedStatement(text, Statement(query, text, 0), tuple(oids))
         if isinstance(query, QUERY_TYPES):
-            prepared.plan = plan_query(query, oids, self._values())
+            prepared.plan = self._plan(query, oids)
             prepared.param_oids = prepared.plan.param_oids
         self.sql_prepared[name] = prepared
         return CommandResult("PREPARE")
@@ -479,7 +521,7 @@ class PgSession:
             t = pgtypes.TYPES_BY_OID.get(oid)
             name = _DUCK_TYPE_FOR.get(t.name, t.name) if t else "VARCHAR"
             items.append(exp.Cast(this=arg.copy(), to=exp.DataType.build(name, dialect="postgres")))
-        plan = plan_query(exp.select(*items), (), self._values())
+        plan = self._plan(exp.select(*items), ())
         result = await self.run_plan(plan, ())
         rows: list[Any] = []
         async for batch in result.batches:
@@ -498,13 +540,16 @@ class PgSession:
         query = tree.args["query"]
         if not isinstance(query, QUERY_TYPES):
             raise errcodes.SyntaxError("DECLARE CURSOR must be followed by a query")
-        plan = plan_query(query, [0] * len(params), self._values())
+        plan = self._plan(query, [0] * len(params))
         result = await self.run_plan(plan, params)
         batches = result.batches
         if hold:  # WITH HOLD: materialise now, as PostgreSQL does at commit
             held = [b async for b in result.batches]
             batches = _many(held)
-        self.cursors[name] = Cursor(name, result.columns, batches, hold, bool(tree.args.get("binary")))
+        self.cursors[name] = Cursor(
+            name, self.current_query or "", datetime.datetime.now(datetime.UTC), result.columns,
+            batches, hold, bool(tree.args.get("binary")),
+        )
         return CommandResult("DECLARE CURSOR")
 
     async def _fetch(self, tree: ast.FetchCursor, params: Sequence[Any]) -> Result:
@@ -553,7 +598,7 @@ class PgSession:
             if not files or files[0].sql().upper() != "STDOUT":
                 raise errcodes.FeatureNotSupported("COPY TO a file is not supported; use STDOUT")
             copy = copy_format(tree)
-            plan = plan_query(query, (), self._values())
+            plan = self._plan(query, ())
             result = await self.run_plan(plan, params)
             result.copy = copy
             return result
@@ -612,6 +657,15 @@ def to_engine_value(value: Any) -> Any:
     if isinstance(value, list):
         return [to_engine_value(v) for v in value]
     return value
+
+
+def describe_sample(oid: int) -> Any:
+    """A stand-in parameter value for describing a statement before it is bound.
+
+    Parameters the engine types by value (numeric) need a value of the right type; the
+    others are cast explicitly, so NULL does.
+    """
+    return decimal.Decimal(0) if oid == 1700 else None
 
 
 def from_engine_value(value: Any) -> Any:

@@ -143,7 +143,7 @@ def normalise(setting: Setting, value: str) -> str:
     """Validate what we must (encodings, time zones) and canonicalise as PostgreSQL does."""
     key = setting.name.lower()
     if key == "client_encoding":
-        upper = value.upper().replace("-", "").replace("_", "")
+        upper = value.strip("'\"").upper().replace("-", "").replace("_", "")
         if upper in ("UTF8", "UNICODE"):
             return "UTF8"
         if upper == "SQLASCII":

@@ -99,6 +99,34 @@ class LaminarParser(PostgresParser):
         TokenType.LOCK: lambda self: self._unsupported_statement(),
     }
 
+    def _parse_file_location(self) -> exp.Expr | None:
+        """STDIN / STDOUT are words here, even when an option list follows without WITH."""
+        if self._curr and self._curr.text.upper() in ("STDIN", "STDOUT"):
+            self._advance()
+            return exp.var(self._prev.text.upper())
+        return super()._parse_file_location()  # type: ignore[no-any-return]
+
+    def _parse_copy_parameters(self) -> list[exp.CopyParameter]:
+        """PostgreSQL's COPY option list: FORMAT binary, HEADER [bool], QUOTE '"',
+        FORCE_QUOTE (a, b) | *, ...  (sqlglot's generic parser stops at type keywords)."""
+        options: list[exp.CopyParameter] = []
+        while self._curr and not self._match(TokenType.R_PAREN, advance=False):
+            option = self._parse_var(any_token=True)
+            if option is None:
+                break
+            param = self.expression(exp.CopyParameter(this=option))
+            if self._match(TokenType.STAR):
+                param.set("expression", exp.Star())
+            elif self._match(TokenType.L_PAREN, advance=False):
+                param.set("expressions", self._parse_wrapped_csv(self._parse_id_var))
+            elif self._curr and self._curr.token_type == TokenType.STRING:
+                param.set("expression", self._parse_string())
+            elif self._curr and self._curr.token_type not in (TokenType.COMMA, TokenType.R_PAREN):
+                param.set("expression", self._parse_var(any_token=True))
+            options.append(param)
+            self._match(TokenType.COMMA)
+        return options
+
     # Statements whose first word is no keyword token in sqlglot (tokenized as VAR).
     WORD_STATEMENT_PARSERS: t.ClassVar[dict[str, Callable[[LaminarParser], exp.Expr]]] = {
         "ABORT": lambda self: self._parse_end_transaction(commit=False),

@@ -12,9 +12,10 @@ after an error in the extended protocol everything up to the next Sync is discar
 from __future__ import annotations
 
 import ipaddress
+import struct
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import pyarrow as pa
 import structlog
@@ -440,23 +441,28 @@ class Connection:
         self.send(m.CommandComplete(rows.tag_override or f"{rows.tag_prefix} {portal.sent}"))
 
     async def copy_out(self, result: RowsResult) -> None:
+        """COPY ... TO STDOUT: one CopyData per row; the binary header rides on the first
+        message and the trailer goes alone, as PostgreSQL's copyto.c sends them."""
         assert result.copy is not None
         encoder = CopyEncoder(result.copy, result.columns)
-        self.send(
-            m.CopyOutResponse(encoder.overall_format, (encoder.overall_format,) * len(result.columns))
-        )
-        header = encoder.header()
-        if header:
-            self.send(m.CopyData(header))
+        fmt = encoder.overall_format
+        self.send(m.CopyOutResponse(fmt, (fmt,) * len(result.columns)))
+        prefix = encoder.header()
+        if prefix and fmt == 0:
+            self.send(m.CopyData(prefix))
+            prefix = b""
         count = 0
         async for batch in result.batches:
-            if batch.num_rows:
-                self.send(m.CopyData(encoder.encode(batch)))
-                count += batch.num_rows
-                await self.maybe_flush()
+            rows = encoder.encode(batch)
+            if rows and prefix:
+                rows[0] = prefix + rows[0]
+                prefix = b""
+            self.send_raw(b"".join([copy_data(row) for row in rows]))
+            count += len(rows)
+            await self.maybe_flush()
         trailer = encoder.trailer()
-        if trailer:
-            self.send(m.CopyData(trailer))
+        if prefix or trailer:
+            self.send(m.CopyData(prefix + trailer))
         self.send(m.CopyDone())
         self.send(m.CommandComplete(result.tag_override or f"COPY {count}"))
 
@@ -542,7 +548,11 @@ class Connection:
         else:
             portal = self.portals.get(msg.name)
             if portal is None:
-                raise errcodes.InvalidCursorName(f'portal "{msg.name}" does not exist')
+                assert self.session is not None
+                cursor = self.session.describe_cursor(msg.name)
+                if cursor is None:
+                    raise errcodes.InvalidCursorName(f'portal "{msg.name}" does not exist')
+                portal = Portal(None, [], (), description=cursor)  # type: ignore[arg-type]
             if portal.description is None:
                 portal.description = await self.describe_of(portal.prepared)
             desc = portal.description
@@ -584,7 +594,7 @@ class Connection:
             self.portals.pop(msg.name, None)
         self.send(m.CloseComplete())
 
-    EXTENDED: dict[type, Callable[[Connection, Any], Any]] = {}
+    EXTENDED: ClassVar[dict[type, Callable[[Connection, Any], Any]]] = {}
 
 
 Connection.EXTENDED = {
@@ -594,6 +604,14 @@ Connection.EXTENDED = {
     m.Execute: Connection.on_execute,
     m.Close: Connection.on_close,
 }
+
+
+_COPY_DATA_HEAD = struct.Struct("!ci").pack
+
+
+def copy_data(payload: bytes) -> bytes:
+    """One CopyData message ('d', length, payload) without a dataclass per row."""
+    return _COPY_DATA_HEAD(b"d", len(payload) + 4) + payload
 
 
 def expand_formats(formats: Sequence[int], count: int, what: str) -> tuple[int, ...]:

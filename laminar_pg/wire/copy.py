@@ -36,7 +36,7 @@ class CopyEncoder:
         self._encoders = [types.column_encoder(c.type_oid, fmt) for c in columns]
         self._text_escapes = dict(_TEXT_ESCAPES)
         if copy.format == "text" and len(copy.delimiter) == 1:
-            self._text_escapes[ord(copy.delimiter)] = "\\" + copy.delimiter
+            self._text_escapes.setdefault(ord(copy.delimiter), "\\" + copy.delimiter)
         self._row_head = struct.pack("!h", len(columns))
         force = copy.force_quote
         self._force = [
@@ -56,12 +56,16 @@ class CopyEncoder:
     def trailer(self) -> bytes:
         return b"\xff\xff" if self.copy.format == "binary" else b""
 
-    def encode(self, batch: pa.RecordBatch) -> bytes:
+    def encode(self, batch: pa.RecordBatch) -> list[bytes]:
+        """Each row of the batch, encoded; the connection sends one CopyData per row as
+        PostgreSQL does (psycopg's row parser relies on that)."""
         columns = [enc(batch.column(i)) for i, enc in enumerate(self._encoders)]
         if self.copy.format == "binary":
             fields = [length_prefixed(col) for col in columns]
             head = self._row_head
-            return b"".join(head + b"".join(row) for row in zip(*fields, strict=True))
+            if not fields:
+                return [head] * batch.num_rows
+            return [head + b"".join(row) for row in zip(*fields, strict=True)]
         if self.copy.format == "csv":
             texts = [
                 [self._csv_value(v, force) for v in col]
@@ -74,8 +78,8 @@ class CopyEncoder:
             ]
         delim = self.copy.delimiter
         if not texts:
-            return b"\n" * batch.num_rows
-        return "".join(delim.join(row) + "\n" for row in zip(*texts, strict=True)).encode()
+            return [b"\n"] * batch.num_rows
+        return [(delim.join(row) + "\n").encode() for row in zip(*texts, strict=True)]
 
     def _csv_value(self, value: bytes | None, force: bool) -> str:
         if value is None:

@@ -53,8 +53,7 @@ class PgChannel(asyncio.Protocol):
 
     # asyncio.Protocol callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
@@ -141,8 +140,7 @@ class PgChannel(asyncio.Protocol):
         new = await loop.start_tls(
             self.transport, self, self.server.ssl_context, server_side=True
         )
-        assert isinstance(new, asyncio.Transport)
-        self.transport = new
+        self.transport = new  # type: ignore[assignment]
 
     def expect_startup(self) -> None:
         self.reader.expect_startup()

@@ -144,6 +144,10 @@ class Session(Protocol):
 
     async def describe(self, prepared: Prepared) -> Description: ...
 
+    def describe_cursor(self, name: str) -> Description | None:
+        """A SQL-level cursor (DECLARE) by name: it is a portal too, as in PostgreSQL."""
+        ...
+
     async def execute(self, prepared: Prepared, params: Sequence[Any]) -> Result: ...
 
     def cancel(self) -> None:

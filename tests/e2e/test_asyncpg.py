@@ -52,7 +52,18 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-@pytest.mark.parametrize(("pgtype", "sent", "expected"), ROUND_TRIPS, ids=[r[0] for r in ROUND_TRIPS])
+ARRAYS_NEED_PG_TYPE = pytest.mark.xfail(
+    strict=True,
+    reason="asyncpg learns array element types by querying pg_catalog.pg_type, "
+    "which the pg_catalog issue (#9) builds",
+)
+ROUND_TRIP_PARAMS = [
+    pytest.param(*r, id=r[0], marks=[ARRAYS_NEED_PG_TYPE] if r[0].endswith("[]") and r[0] != "text[]" else [])
+    for r in ROUND_TRIPS
+]
+
+
+@pytest.mark.parametrize(("pgtype", "sent", "expected"), ROUND_TRIP_PARAMS)
 def test_type_round_trip(server: LaminarServer, pgtype: str, sent: Any, expected: Any) -> None:
     async def go() -> Any:
         conn = await asyncpg.connect(host=server.host, port=server.port, user="laminar", database="laminar")

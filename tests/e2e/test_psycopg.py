@@ -159,6 +159,7 @@ def test_copy_out_text_csv_binary(conn: psycopg.Connection) -> None:  # type: ig
     cur = conn.cursor()
     with cur.copy("COPY (SELECT x, 'a\tb' AS t, NULL::int4 AS n FROM generate_series(1, 3) g(x)) TO STDOUT") as copy:
         data = b"".join(bytes(chunk) for chunk in copy)
+    # The query holds a real tab character: COPY's text format escapes it as \t.
     assert data == b"1\ta\\tb\t\\N\n2\ta\\tb\t\\N\n3\ta\\tb\t\\N\n"
     with cur.copy("COPY (SELECT 1 AS a, 'x,y' AS b, '' AS c) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
         data = b"".join(bytes(chunk) for chunk in copy)
