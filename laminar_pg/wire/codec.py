@@ -17,6 +17,7 @@ from laminar_pg.wire import messages as m
 
 _I16 = struct.Struct("!h")
 _I32 = struct.Struct("!i")
+_U32 = struct.Struct("!I")
 
 
 class _NeedData:
@@ -61,6 +62,14 @@ class BodyReader:
             raise ProtocolError("message too short")
         (v,) = _I16.unpack_from(self.buf, self.pos)
         self.pos += 2
+        return int(v)
+
+    def u32(self) -> int:
+        """An OID (unsigned)."""
+        if self.pos + 4 > len(self.buf):
+            raise ProtocolError("message too short")
+        (v,) = _U32.unpack_from(self.buf, self.pos)
+        self.pos += 4
         return int(v)
 
     def i32(self) -> int:
@@ -119,7 +128,7 @@ def _kind_name(r: BodyReader) -> tuple[str, str]:
 
 FRONTEND_DECODERS: dict[bytes, Decoder] = {
     b"Q": lambda r: m.Query(r.cstr()),
-    b"P": lambda r: m.Parse(r.cstr(), r.cstr(), tuple(r.i32() for _ in range(r.count()))),
+    b"P": lambda r: m.Parse(r.cstr(), r.cstr(), tuple(r.u32() for _ in range(r.count()))),
     b"B": _bind,
     b"D": lambda r: m.Describe(*_kind_name(r)),
     b"E": lambda r: m.Execute(r.cstr(), r.i32()),
@@ -180,12 +189,19 @@ def _auth(r: BodyReader) -> Any:
     raise ProtocolError(f"unsupported authentication request {code}")
 
 
+def _fields(r: BodyReader) -> dict[str, str]:
+    try:
+        return m.decode_fields(r.rest())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"malformed error fields: {exc}") from exc
+
+
 def _row_description(r: BodyReader) -> m.RowDescription:
     fields = []
     for _ in range(r.count()):
         name = r.cstr()
         fields.append(
-            m.FieldDescription(name, r.i32(), r.i16(), r.i32(), r.i16(), r.i32(), r.i16())
+            m.FieldDescription(name, r.u32(), r.i16(), r.u32(), r.i16(), r.i32(), r.i16())
         )
     return m.RowDescription(tuple(fields))
 
@@ -216,14 +232,14 @@ BACKEND_DECODERS: dict[bytes, Decoder] = {
     b"D": _data_row,
     b"C": lambda r: m.CommandComplete(r.cstr()),
     b"I": lambda r: m.EmptyQueryResponse(),
-    b"E": lambda r: m.ErrorResponse(m.decode_fields(r.rest())),
-    b"N": lambda r: m.NoticeResponse(m.decode_fields(r.rest())),
+    b"E": lambda r: m.ErrorResponse(_fields(r)),
+    b"N": lambda r: m.NoticeResponse(_fields(r)),
     b"1": lambda r: m.ParseComplete(),
     b"2": lambda r: m.BindComplete(),
     b"3": lambda r: m.CloseComplete(),
     b"n": lambda r: m.NoData(),
     b"s": lambda r: m.PortalSuspended(),
-    b"t": lambda r: m.ParameterDescription(tuple(r.i32() for _ in range(r.count()))),
+    b"t": lambda r: m.ParameterDescription(tuple(r.u32() for _ in range(r.count()))),
     b"G": _copy_response(m.CopyInResponse),
     b"H": _copy_response(m.CopyOutResponse),
     b"d": lambda r: m.CopyData(r.rest()),

@@ -193,6 +193,10 @@ class Connection:
         except SqlError as err:  # errors before or during startup end the connection
             err.severity = "FATAL"
             self.send_error(err)
+        except Exception as exc:  # noqa: BLE001 - a bug: report it, end this connection only
+            err = self.internal_error(exc)
+            err.severity = "FATAL"
+            self.send_error(err)
         finally:
             self.flush()
             if self.session is not None:
@@ -298,26 +302,29 @@ class Connection:
     # ------------------------------------------------------------------ main loop
 
     async def serve(self) -> None:
-        skipping = False  # after an extended-protocol error: discard until Sync
+        # After an error in an extended-protocol message everything but Sync is discarded
+        # (postgres.c: ignore_till_sync, cleared only when a Sync is read).
+        skipping = False
         while True:
             msg = await self.channel.receive()
             if msg is None or isinstance(msg, m.Terminate):
                 return
+            if skipping and not isinstance(msg, m.Sync):
+                continue
+            skipping = False
             handler = self.EXTENDED.get(type(msg))
             if handler is not None:
-                if skipping:
-                    continue
                 try:
                     await handler(self, msg)
+                except (Terminated, ProtocolError):
+                    raise
                 except SqlError as err:
                     await self.on_error(err)
                     skipping = True
                 except Exception as exc:  # noqa: BLE001 - any bug becomes XX000, logged
                     await self.on_error(self.internal_error(exc))
                     skipping = True
-                continue
-            skipping = False
-            if isinstance(msg, m.Sync):
+            elif isinstance(msg, m.Sync):
                 await self.on_sync()
             elif isinstance(msg, m.Query):
                 await self.simple_query(msg.sql)
@@ -331,9 +338,7 @@ class Connection:
                 )
                 self.ready()
             else:
-                raise errcodes.ProtocolViolation(
-                    f"unexpected message type {type(msg).__name__} after startup"
-                )
+                raise ProtocolError(f"unexpected message type {type(msg).__name__} after startup")
 
     def internal_error(self, exc: Exception) -> SqlError:
         log.exception("internal_error", peer=self.channel.peer)
@@ -351,6 +356,8 @@ class Connection:
             await self.session.sync()
         except SqlError as err:
             self.send_error(err)
+        except Exception as exc:  # noqa: BLE001
+            self.send_error(self.internal_error(exc))
         if self.session.transaction_status == "I":
             self.portals.clear()
         self.ready()
@@ -377,7 +384,7 @@ class Connection:
             await session.sync()
         except SqlError as err:
             self.send_error(err)
-        except Terminated:
+        except (Terminated, ProtocolError):
             raise
         except Exception as exc:  # noqa: BLE001
             self.send_error(self.internal_error(exc))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 _I16 = struct.Struct("!h")
 _I32 = struct.Struct("!i")
+_U32 = struct.Struct("!I")  # OIDs are unsigned
 _II = struct.Struct("!ii")
 _HEADER = struct.Struct("!ci")
 
@@ -97,7 +98,7 @@ class Parse:
 
     def encode(self) -> bytes:
         body = cstr(self.name) + cstr(self.sql) + _I16.pack(len(self.param_oids))
-        body += b"".join(_I32.pack(o) for o in self.param_oids)
+        body += b"".join(_U32.pack(o) for o in self.param_oids)
         return frame(b"P", body)
 
 
@@ -279,7 +280,7 @@ class FieldDescription:
     format: int = 0
 
 
-_FIELD = struct.Struct("!ihihih")
+_FIELD = struct.Struct("!IhIhih")
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,10 +350,14 @@ def _encode_fields(fields: dict[str, str]) -> bytes:
 
 
 def decode_fields(body: bytes) -> dict[str, str]:
+    """ErrorResponse / NoticeResponse fields; ValueError if malformed (the codec turns it
+    into a ProtocolError)."""
     out: dict[str, str] = {}
     pos = 0
     while pos < len(body) and body[pos] != 0:
-        end = body.index(b"\x00", pos + 1)
+        end = body.find(b"\x00", pos + 1)
+        if end < 0:
+            raise ValueError("unterminated field in error message")
         out[_FIELD_NAMES.get(body[pos], chr(body[pos]))] = body[pos + 1 : end].decode()
         pos = end + 1
     return out
@@ -410,7 +415,7 @@ class ParameterDescription:
 
     def encode(self) -> bytes:
         return frame(
-            b"t", _I16.pack(len(self.type_oids)) + b"".join(_I32.pack(o) for o in self.type_oids)
+            b"t", _I16.pack(len(self.type_oids)) + b"".join(_U32.pack(o) for o in self.type_oids)
         )
 
 

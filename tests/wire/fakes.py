@@ -19,6 +19,7 @@ FakeSession statements (a script is split on ';', no quoting):
 ``set NAME V``     CommandResult 'SET' plus a ParameterStatus change
 ``begin``          ``commit`` ``rollback``: transaction status I / T / E
 ``copyin``         COPY FROM STDIN of one text column into a recording sink
+``copyout N``      COPY TO STDOUT (text format) of 1..N
 (empty)            the empty statement
 =================  ============================================================
 """
@@ -43,6 +44,7 @@ from laminar_pg.wire.session import (
     CopyInResult,
     Description,
     Notice,
+    Prepared,
     Result,
     RowsResult,
 )
@@ -164,7 +166,7 @@ async def _aiter(batches: list[pa.RecordBatch]) -> AsyncIterator[pa.RecordBatch]
 
 
 _NO_ROWS = ("begin", "commit", "rollback", "copyin", "notice", "set", "fail", "error", "boom")
-_KNOWN = {"select", "rows", "text", *_NO_ROWS}
+_KNOWN = {"select", "rows", "text", "copyout", *_NO_ROWS}
 
 
 class FakeSession:
@@ -212,11 +214,11 @@ class FakeSession:
         if kind == "select" and arg == "$1":
             oids = tuple(param_oids[:1]) or (INT4,)
             return FakePrepared(sql, kind, arg, tuple(o or INT4 for o in oids))
-        if kind in ("select", "rows") and not arg.isdigit():
+        if kind in ("select", "rows", "copyout") and not arg.isdigit():
             raise errcodes.SyntaxError(f'syntax error at or near "{arg}"', position=len(kind) + 2)
         return FakePrepared(sql, kind, arg)
 
-    async def parse_script(self, sql: str) -> list[FakePrepared]:
+    async def parse_script(self, sql: str) -> list[Prepared]:
         pieces = [p for p in sql.split(";") if p.strip()]
         if not pieces:
             return [FakePrepared(sql, "")]
@@ -264,6 +266,9 @@ class FakeSession:
             return RowsResult((Column("n", INT4, 4),), _aiter(_int4_rows([value])))
         if kind == "rows":
             return RowsResult((Column("n", INT4, 4),), _aiter(_int4_rows(range(1, int(arg) + 1))))
+        if kind == "copyout":
+            batches = _aiter(_int4_rows(range(1, int(arg) + 1)))
+            return RowsResult((Column("n", INT4, 4),), batches, copy=CopyFormat())
         if kind == "text":
             batch = pa.record_batch([pa.array([arg], pa.string())], names=["t"])
             return RowsResult((Column("t", TEXT),), _aiter([batch]))

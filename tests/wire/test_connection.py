@@ -354,10 +354,18 @@ def test_copy_in_response_is_flushed_before_data_is_awaited() -> None:
 
 def test_copy_fail() -> None:
     driven = run_connection(
-        client(m.Query("copyin"), m.CopyData(b"a\n"), m.CopyFail("client gave up"), m.Query("select 1"))
+        client(
+            m.Query("copyin"), m.CopyData(b"a\n"), m.CopyFail("client gave up"), m.Query("select 1")
+        )
     )
     msgs = after_startup(driven.messages)
-    assert summarize(msgs) == [m.CopyInResponse(0, (0,)), error("57014"), READY_I, *select(1), READY_I]
+    assert summarize(msgs) == [
+        m.CopyInResponse(0, (0,)),
+        error("57014"),
+        READY_I,
+        *select(1),
+        READY_I,
+    ]
     assert "client gave up" in msgs[1].fields["message"]
     assert driven.sessions[0].sinks[0].aborted == "client gave up"
 
@@ -394,14 +402,6 @@ def test_end_of_stream_during_copy_in_aborts_the_sink() -> None:
     assert driven.sessions[0].closed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connection.py Connection.serve: the `except Exception` around extended-protocol "
-    "handlers also catches `Terminated` (an Exception subclass), raised by copy_in at end of "
-    "stream (and by PgChannel.drain when the client is gone); the normal disconnect is "
-    "logged as internal_error with a traceback and an XX000 ErrorResponse is sent. "
-    "Expected: Terminated propagates (simple_query already re-raises it)",
-)
 def test_end_of_stream_during_extended_copy_in_is_not_an_internal_error() -> None:
     driven = run_connection(client(*extended("copyin"), m.Sync(), m.CopyData(b"1\n")))
     assert after_startup(driven.messages) == [
@@ -411,19 +411,30 @@ def test_end_of_stream_during_extended_copy_in_is_not_an_internal_error() -> Non
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connection.py Connection.simple_query: a codec.ProtocolError raised by "
-    "channel.receive() inside copy_in is caught by `except Exception` and reported as "
-    "XX000 'internal error: ProtocolError ...' followed by ReadyForQuery, and the "
-    "connection carries on; a malformed message must end the connection with FATAL 08P01 "
-    "like anywhere else after startup (same in serve's handler path for extended COPY)",
-)
 def test_malformed_message_during_copy_in_is_fatal() -> None:
     bad_copy_fail = b"f\x00\x00\x00\x06\xff\x00"  # CopyFail with invalid UTF-8
     wire = client(m.Query("copyin")) + bad_copy_fail + m.Query("select 1").encode()
     msgs = after_startup(drive(wire))
     assert summarize(msgs) == [m.CopyInResponse(0, (0,)), error("08P01", "FATAL")]
+
+
+def test_copy_out() -> None:
+    msgs = session_of(m.Query("copyout 9"), *extended("copyout 2"), m.Sync())
+    assert msgs == [
+        m.CopyOutResponse(0, (0,)),
+        *(m.CopyData(b"%d\n" % i) for i in range(1, 10)),
+        m.CopyDone(),
+        m.CommandComplete("COPY 9"),
+        READY_I,
+        m.ParseComplete(),
+        m.BindComplete(),
+        m.CopyOutResponse(0, (0,)),
+        m.CopyData(b"1\n"),
+        m.CopyData(b"2\n"),
+        m.CopyDone(),
+        m.CommandComplete("COPY 2"),
+        READY_I,
+    ]
 
 
 # --------------------------------------------------------------------------- extended query
@@ -451,7 +462,9 @@ def test_parse_bind_describe_execute_sync() -> None:
 
 
 def test_describe_statement_without_rows() -> None:
-    msgs = session_of(m.Parse("b", "begin"), m.Describe("S", "b"), m.Bind("", "b"), m.Describe("P", ""), m.Sync())
+    msgs = session_of(
+        m.Parse("b", "begin"), m.Describe("S", "b"), m.Bind("", "b"), m.Describe("P", ""), m.Sync()
+    )
     assert msgs == [
         m.ParseComplete(),
         m.ParameterDescription(()),
@@ -490,7 +503,9 @@ def test_parameters_text_and_binary() -> None:
 
 
 def test_bad_parameter_value_is_an_error_not_fatal() -> None:
-    msgs = session_of(m.Parse("q", "select $1"), m.Bind("", "q", (), (b"x",)), m.Sync(), m.Query("select 1"))
+    msgs = session_of(
+        m.Parse("q", "select $1"), m.Bind("", "q", (), (b"x",)), m.Sync(), m.Query("select 1")
+    )
     assert summarize(msgs) == [m.ParseComplete(), error("22P02"), READY_I, *select(1), READY_I]
 
 
@@ -517,7 +532,9 @@ def test_execute_max_rows_suspends_and_resumes() -> None:
 
 
 def test_execute_max_rows_exactly_at_the_end() -> None:
-    msgs = session_of(*extended("rows 14", max_rows=7), m.Execute("", 7), m.Execute("", 0), m.Sync())
+    msgs = session_of(
+        *extended("rows 14", max_rows=7), m.Execute("", 7), m.Execute("", 0), m.Sync()
+    )
     assert msgs == [
         m.ParseComplete(),
         m.BindComplete(),
@@ -544,7 +561,9 @@ def test_execute_remaining_rows_with_zero_max_rows() -> None:
 
 
 def test_portals_are_dropped_at_sync_outside_a_block() -> None:
-    msgs = session_of(*extended("rows 3", portal="p", max_rows=1), m.Sync(), m.Execute("p"), m.Sync())
+    msgs = session_of(
+        *extended("rows 3", portal="p", max_rows=1), m.Sync(), m.Execute("p"), m.Sync()
+    )
     assert summarize(msgs) == [
         m.ParseComplete(),
         m.BindComplete(),
@@ -606,9 +625,23 @@ def test_error_in_parse_discards_until_sync() -> None:
 
 
 def test_error_in_execute_discards_until_sync() -> None:
-    msgs = session_of(*extended("error"), m.Execute(""), m.Parse("x", "select 1"), m.Sync(), m.Bind("", "x"), m.Sync())
+    msgs = session_of(
+        *extended("error"),
+        m.Execute(""),
+        m.Parse("x", "select 1"),
+        m.Sync(),
+        m.Bind("", "x"),
+        m.Sync(),
+    )
     # The second Parse was skipped, so "x" does not exist after the Sync.
-    assert summarize(msgs) == [m.ParseComplete(), m.BindComplete(), error("22012"), READY_I, error("26000"), READY_I]
+    assert summarize(msgs) == [
+        m.ParseComplete(),
+        m.BindComplete(),
+        error("22012"),
+        READY_I,
+        error("26000"),
+        READY_I,
+    ]
 
 
 def test_bind_with_wrong_parameter_count() -> None:
@@ -658,7 +691,10 @@ class CursorSession(FakeSession):
 
 def test_describe_sql_level_cursor() -> None:
     msgs = after_startup(
-        drive(client(m.Describe("P", "c1"), m.Describe("P", "c2"), m.Sync()), session_factory=CursorSession)
+        drive(
+            client(m.Describe("P", "c1"), m.Describe("P", "c2"), m.Sync()),
+            session_factory=CursorSession,
+        )
     )
     assert summarize(msgs) == [m.RowDescription((TEXT_FIELD,)), error("34000"), READY_I]
 
@@ -734,7 +770,9 @@ def test_multiple_statements_in_parse_refused() -> None:
 
 
 def test_unsupported_result_format() -> None:
-    msgs = session_of(m.Parse("", "select 1"), m.Bind("", "", (), (), (7,)), m.Execute(""), m.Sync())
+    msgs = session_of(
+        m.Parse("", "select 1"), m.Bind("", "", (), (), (7,)), m.Execute(""), m.Sync()
+    )
     assert summarize(msgs) == [m.ParseComplete(), m.BindComplete(), error("08P01"), READY_I]
 
 
@@ -754,14 +792,6 @@ def test_extended_transaction_status() -> None:
     ]  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connection.py Connection.serve: `skipping = False` runs for every message that "
-    "is not Parse/Bind/Describe/Execute/Close, so a Flush (or Query, CopyData/CopyDone/"
-    "CopyFail) after an extended-protocol error ends the skip-till-Sync early and the "
-    "following Bind/Execute run. postgres.c clears ignore_till_sync only on Sync (and "
-    "Terminate); libpq pipelines send Flush (PQsendFlushRequest) between queries",
-)
 def test_flush_does_not_end_skip_till_sync() -> None:
     msgs = session_of(
         m.Parse("ok", "select 1"),
@@ -775,12 +805,6 @@ def test_flush_does_not_end_skip_till_sync() -> None:
     assert summarize(msgs) == [m.ParseComplete(), READY_I, error("42601"), READY_I]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connection.py Connection.serve: a Query received while skipping till Sync "
-    "after an extended-protocol error is executed (and resets the skip); postgres.c "
-    "ignores every message but Sync/Terminate while ignore_till_sync is set",
-)
 def test_query_while_skipping_is_ignored() -> None:
     msgs = session_of(m.Parse("", "fail"), m.Query("select 1"), m.Sync())
     assert summarize(msgs) == [error("42601"), READY_I]
@@ -813,7 +837,11 @@ def test_end_of_stream_with_partial_message() -> None:
 )
 def test_garbage_after_startup_is_fatal(garbage: bytes) -> None:
     driven = run_connection(client(m.Query("select 1")) + garbage + m.Query("select 2").encode())
-    assert summarize(after_startup(driven.messages)) == [*select(1), READY_I, error("08P01", "FATAL")]
+    assert summarize(after_startup(driven.messages)) == [
+        *select(1),
+        READY_I,
+        error("08P01", "FATAL"),
+    ]
     assert driven.sessions[0].closed
 
 
@@ -827,13 +855,6 @@ class SyncFailsSession(FakeSession):
         raise RuntimeError("sync exploded")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connection.py Connection.on_sync catches only SqlError from session.sync(): "
-    "a RuntimeError escapes serve() and run() (the connection dies without an "
-    "ErrorResponse and the exception reaches the server); it should become XX000 "
-    "followed by ReadyForQuery, like a RuntimeError anywhere else in a Session",
-)
 def test_runtime_error_in_session_sync() -> None:
     msgs = after_startup(drive(client(m.Sync(), m.Sync()), session_factory=SyncFailsSession))
     assert summarize(msgs) == [error("XX000"), READY_I, error("XX000"), READY_I]
@@ -844,12 +865,6 @@ class StartupFailsSession(FakeSession):
         raise RuntimeError("startup exploded")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connection.py Connection.run catches only Terminated, ProtocolError and "
-    "SqlError: a RuntimeError from session.startup() escapes run() with no ErrorResponse "
-    "sent; it should be reported as FATAL XX000 (and logged) like other unexpected errors",
-)
 def test_runtime_error_in_session_startup() -> None:
     msgs = drive(startup_bytes(), session_factory=StartupFailsSession)
     assert summarize(msgs) == [m.AuthenticationOk(), error("XX000", "FATAL")]
@@ -881,7 +896,7 @@ FAST_PATH_MESSAGE = "the fast-path function call is not supported"
 
 STATEMENTS = [
     "select 1", "rows 10", "text a", "select $1", "fail", "error", "boom", "begin",
-    "commit", "rollback", "copyin", "notice", "", "select 1; rows 3", "begin; error",
+    "commit", "rollback", "copyin", "notice", "", "select 1; rows 3", "copyout 3", "begin; error",
 ]  # fmt: skip
 NAMES = st.sampled_from(["", "a", "zz"])
 statements = st.sampled_from(STATEMENTS)
@@ -899,13 +914,17 @@ class RawBytes:
 
 single_messages = st.one_of(
     st.builds(m.Query, statements),
-    st.builds(m.Parse, NAMES, statements, st.lists(st.sampled_from([0, 23, 25]), max_size=2).map(tuple)),
+    st.builds(
+        m.Parse, NAMES, statements, st.lists(st.sampled_from([0, 23, 25]), max_size=2).map(tuple)
+    ),
     st.builds(
         m.Bind,
         NAMES,
         NAMES,
         st.lists(st.sampled_from([0, 1, 2]), max_size=2).map(tuple),
-        st.lists(st.none() | st.sampled_from([b"1", b"x", b"\x00\x00\x00\x05", b""]), max_size=2).map(tuple),
+        st.lists(
+            st.none() | st.sampled_from([b"1", b"x", b"\x00\x00\x00\x05", b""]), max_size=2
+        ).map(tuple),
         st.lists(st.sampled_from([0, 1, 3]), max_size=2).map(tuple),
     ),
     st.builds(m.Describe, st.sampled_from(["S", "P"]), NAMES),
@@ -924,8 +943,13 @@ single_messages = st.one_of(
 def extended_batches(draw: st.DrawFn) -> list[Any]:
     """A plausible Parse/Bind/Describe/Execute.../Sync batch, as drivers send them."""
     name, portal, sql = draw(NAMES), draw(NAMES), draw(statements)
-    params: tuple[bytes | None, ...] = (draw(st.sampled_from([b"7", b"-3", None])),) if "$1" in sql else ()
-    batch: list[Any] = [m.Parse(name, sql), m.Bind(portal, name, (), params, draw(st.sampled_from([(), (0,), (1,)])))]
+    params: tuple[bytes | None, ...] = (
+        (draw(st.sampled_from([b"7", b"-3", None])),) if "$1" in sql else ()
+    )
+    batch: list[Any] = [
+        m.Parse(name, sql),
+        m.Bind(portal, name, (), params, draw(st.sampled_from([(), (0,), (1,)]))),
+    ]
     if draw(st.booleans()):
         batch.append(m.Describe("P", portal))
     batch += [m.Execute(portal, draw(st.integers(0, 4))) for _ in range(draw(st.integers(1, 3)))]
@@ -946,7 +970,11 @@ def check_conversation(driven: Driven) -> None:
     msgs = driven.messages
     conn = driven.connection
     assert isinstance(conn, CountingConnection)
-    fatal = [i for i, x in enumerate(msgs) if isinstance(x, m.ErrorResponse) and x.fields["severity"] == "FATAL"]
+    fatal = [
+        i
+        for i, x in enumerate(msgs)
+        if isinstance(x, m.ErrorResponse) and x.fields["severity"] == "FATAL"
+    ]
     assert fatal in ([], [len(msgs) - 1]), "a FATAL error is the last message"
     for x in msgs:
         if isinstance(x, m.ErrorResponse):
@@ -982,7 +1010,11 @@ def test_fuzz_valid_messages(msgs: list[Any]) -> None:
 @given(
     frontend_messages,
     st.lists(
-        st.tuples(st.sampled_from(["flip", "insert", "delete"]), st.integers(0, 10**6), st.integers(0, 255)),
+        st.tuples(
+            st.sampled_from(["flip", "insert", "delete"]),
+            st.integers(0, 10**6),
+            st.integers(0, 255),
+        ),
         min_size=1,
         max_size=4,
     ),
