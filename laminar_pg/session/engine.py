@@ -76,14 +76,13 @@ def _set_config(
     return context.get_setting(name)
 
 
-def _pg_sleep(seconds: float | None, pid: int | None) -> None:
-    """pg_sleep(seconds) that a cancel request interrupts (checked every 20 ms)."""
-    if seconds is None or seconds <= 0:
-        return None
-    event = _session(pid).cancel_event
-    if event.wait(seconds):
-        raise errcodes.QueryCanceled("canceling statement due to user request")
-    return None
+def _pg_sleep(seconds: float | None, pid: int | None) -> str:
+    """pg_sleep(seconds), which a cancel request interrupts; returns void ('')."""
+    if seconds is not None and seconds > 0:
+        event = _session(pid).cancel_event
+        if event.wait(seconds):
+            raise errcodes.QueryCanceled("canceling statement due to user request")
+    return ""
 
 
 def open_engine() -> duckdb.DuckDBPyConnection:

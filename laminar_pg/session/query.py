@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlglot import exp
 
@@ -20,6 +21,7 @@ from laminar_pg.wire import types
 
 UNKNOWN = 0
 TEXT = 25
+VOID = 2278
 
 # PostgreSQL types DuckDB has no name for, and what they become there.
 _DUCK_TYPE_FOR: dict[str, str] = {
@@ -45,6 +47,10 @@ class QueryPlan:
     oid_overrides: dict[int, int] = field(default_factory=dict)
     # Session relations the query reads (e.g. pg_cursors): registered before each run.
     session_relations: tuple[str, ...] = ()
+    # True when the result can never change (no tables, no parameters, only immutable
+    # functions): the engine computes it once and later executions reuse it.
+    constant: bool = False
+    cached: Any = None
 
 
 SESSION_RELATION_PREFIX = "laminar_session_"
@@ -230,6 +236,29 @@ def _session_relations(tree: exp.Expression, names: frozenset[str]) -> tuple[str
     return tuple(dict.fromkeys(used))
 
 
+_IMMUTABLE_FUNCTIONS = (
+    exp.Cast, exp.TryCast, exp.Abs, exp.Lower, exp.Upper, exp.Length, exp.Coalesce, exp.Concat,
+    exp.Round, exp.Floor, exp.Ceil, exp.Substring, exp.Greatest, exp.Least, exp.Nullif,
+    exp.Trim, exp.Sqrt, exp.Pow, exp.Ln, exp.Exp, exp.Sign, exp.Array, exp.If,
+)
+_IMMUTABLE_ANONYMOUS = frozenset({"replace", "left", "right", "lpad", "rpad", "reverse", "mod"})
+
+
+def is_constant(tree: exp.Expression) -> bool:
+    """No relation, no parameter, only immutable functions: the result never changes."""
+    if not isinstance(tree, exp.Select) or tree.args.get("from_") or tree.args.get("from"):
+        return False
+    for node in tree.walk():
+        if isinstance(node, (exp.Table, exp.Parameter, exp.Placeholder, exp.Subquery)):
+            return False
+        if isinstance(node, exp.Anonymous):
+            if str(node.this).lower() not in _IMMUTABLE_ANONYMOUS:
+                return False
+        elif isinstance(node, exp.Func) and not isinstance(node, _IMMUTABLE_FUNCTIONS):
+            return False
+    return True
+
+
 def plan_query(
     tree: exp.Expression,
     given_oids: Sequence[int],
@@ -255,6 +284,8 @@ def plan_query(
                 pg = pg_type_of(inner.to)
                 if pg is not None and pg.name in _DUCK_TYPE_FOR:
                     overrides[pos] = pg.oid
+            elif isinstance(inner, exp.Anonymous) and str(inner.this).lower() == "pg_sleep":
+                overrides[pos] = VOID
             if isinstance(item, exp.Column) and item.name == name:
                 projections.append(item)  # the engine names it the same; an alias would
                 continue  # turn "no such column" into a confusing self-reference error
@@ -266,12 +297,14 @@ def plan_query(
             overrides = {}
     tree = substitute_session_functions(tree, values)
     _cast_params(tree, param_oids)
+    _int4_generate_series(tree)
     _array_literals(tree)
     _numeric_casts(tree)
     _map_types(tree)
     _replace_now(tree)
     relations = _session_relations(tree, session_relations)
-    return QueryPlan(tree.sql(dialect="duckdb"), param_oids, overrides, relations)
+    constant = not relations and is_constant(tree)
+    return QueryPlan(tree.sql(dialect="duckdb"), param_oids, overrides, relations, constant)
 
 
 def _values_as_select(values: exp.Values) -> exp.Select:
@@ -284,6 +317,23 @@ def _values_as_select(values: exp.Values) -> exp.Select:
     )
     values.set("alias", alias)
     return exp.select("*").from_(values)
+
+
+def _int4_generate_series(tree: exp.Expression) -> None:
+    """generate_series(int4, int4) yields int4 in PostgreSQL; DuckDB's yields BIGINT."""
+    for series in list(tree.find_all(exp.ExplodingGenerateSeries)):
+        table = series.parent
+        if not isinstance(table, exp.Table):
+            continue
+        args = [a for a in (series.args.get("start"), series.args.get("end"),
+                            series.args.get("step")) if a is not None]
+        if not all(literal_oid(a) in (21, 23) for a in args):
+            continue
+        inner = exp.select(
+            exp.alias_(exp.cast(exp.column("generate_series"), "INT"), "generate_series")
+        ).from_(exp.Table(this=series.copy()))
+        alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier("generate_series"))
+        table.replace(exp.Subquery(this=inner, alias=alias))
 
 
 def _replace_now(tree: exp.Expression) -> None:

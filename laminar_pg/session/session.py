@@ -41,6 +41,8 @@ from laminar_pg.wire.session import (
 )
 
 BATCH_ROWS = 8192
+FIRST_READ_ROWS = 2 * BATCH_ROWS
+PLAN_CACHE_SIZE = 256
 VERSION_STRING = (
     f"PostgreSQL 15.0 (laminar_pg {__version__}) on x86_64-pc-linux-gnu, "
     "compiled by Python, 64-bit"
@@ -116,6 +118,7 @@ class PgSession:
         self.sql_prepared: dict[str, PreparedStatement] = {}
         self.cursors: dict[str, Cursor] = {}
         self.current_query: str | None = None
+        self._plans: dict[tuple[str, tuple[int, ...]], QueryPlan] = {}
 
     # ---------------------------------------------------------------- Session protocol
 
@@ -171,7 +174,7 @@ class PgSession:
         statement = parse_one_statement(sql)
         prepared = PreparedStatement(sql, statement, tuple(param_oids))
         if statement.ast is not None and isinstance(statement.ast, QUERY_TYPES):
-            prepared.plan = self._plan(statement.ast, param_oids)
+            prepared.plan = self._plan(statement.ast, param_oids, statement.text)
             prepared.param_oids = prepared.plan.param_oids
         else:
             prepared.param_oids = tuple(oid or 25 for oid in param_oids)
@@ -237,8 +240,20 @@ class PgSession:
 
     # ---------------------------------------------------------------- helpers
 
-    def _plan(self, tree: exp.Expression, param_oids: Sequence[int]) -> QueryPlan:
-        return plan_query(tree, param_oids, self._values(), SESSION_RELATIONS)
+    def _plan(
+        self, tree: exp.Expression, param_oids: Sequence[int], text: str | None = None
+    ) -> QueryPlan:
+        """Plans are cached per session by statement text and parameter types."""
+        if text is None:
+            return plan_query(tree, param_oids, self._values(), SESSION_RELATIONS)
+        key = (text, tuple(param_oids))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = plan_query(tree, param_oids, self._values(), SESSION_RELATIONS)
+            if len(self._plans) >= PLAN_CACHE_SIZE:
+                self._plans.pop(next(iter(self._plans)))
+            self._plans[key] = plan
+        return plan
 
     def describe_cursor(self, name: str) -> Description | None:
         """A DECLAREd cursor is also a protocol-level portal (psycopg describes it)."""
@@ -297,29 +312,33 @@ class PgSession:
     async def _run_query(self, prepared: PreparedStatement, params: Sequence[Any]) -> RowsResult:
         if prepared.plan is None:
             assert prepared.statement.ast is not None
-            prepared.plan = self._plan(prepared.statement.ast, prepared.param_oids)
+            prepared.plan = self._plan(
+                prepared.statement.ast, prepared.param_oids, prepared.statement.text
+            )
         return await self.run_plan(prepared.plan, params)
 
     async def run_plan(self, plan: QueryPlan, params: Sequence[Any]) -> RowsResult:
+        if plan.cached is not None:  # a constant query: computed once by the engine
+            columns, batches = plan.cached
+            return RowsResult(columns, _many(batches))
         duck_params = [to_engine_value(p) for p in params]
         for name in plan.session_relations:
             self._duck.register(SESSION_RELATION_PREFIX + name, self.session_relation(name))
         try:
-            rel, first = await self._in_thread(_start_query, self._duck, plan.sql, duck_params)
+            start = await self._in_thread(_start_query, self._duck, plan.sql, duck_params)
         except Exception as exc:  # noqa: BLE001
             raise self._engine_error(exc) from None
-        columns = self._columns(rel, plan)
-        reader = first[1]
-        return RowsResult(columns, self._batches(first[0], reader))
+        columns = self._columns(start.names, start.types, plan)
+        if start.reader is None and plan.constant:
+            plan.cached = (columns, start.batches)
+        return RowsResult(columns, self._batches(start.batches, start.reader))
 
     async def _batches(
-        self, first: list[pa.RecordBatch], reader: pa.RecordBatchReader
+        self, first: list[pa.RecordBatch], reader: pa.RecordBatchReader | None
     ) -> AsyncIterator[pa.RecordBatch]:
         for batch in first:
             yield batch
-        if not first:
-            return
-        while True:
+        while reader is not None:
             try:
                 more = await self._in_thread(engine.read_batches, reader, 4)
             except Exception as exc:  # noqa: BLE001
@@ -334,9 +353,9 @@ class PgSession:
             return errcodes.QueryCanceled("canceling statement due to user request")
         return engine.translate_error(exc)
 
-    def _columns(self, rel: Any, plan: QueryPlan) -> tuple[Column, ...]:
+    def _columns(self, names: Sequence[str], dtypes: Sequence[Any], plan: QueryPlan) -> tuple[Column, ...]:
         cols = []
-        for i, (name, t) in enumerate(zip(rel.columns, rel.types, strict=True)):
+        for i, (name, t) in enumerate(zip(names, dtypes, strict=True)):
             oid = plan.oid_overrides.get(i) or engine.duck_type_oid(t)
             cols.append(Column(name, oid))
         return tuple(cols)
@@ -353,7 +372,7 @@ class PgSession:
                 rel = await self._in_thread(_relation, self._duck, plan.sql, nulls)
             except Exception as exc:  # noqa: BLE001
                 raise self._engine_error(exc) from None
-            return Description(plan.param_oids, self._columns(rel, plan))
+            return Description(plan.param_oids, self._columns(rel.columns, rel.types, plan))
         if isinstance(tree, ast.ShowVariable):
             name = str(tree.this)
             if name == "all":
@@ -456,7 +475,9 @@ class PgSession:
             self.settings.reset_all()
             self.sql_prepared.clear()
             self.cursors.clear()
+            self._plans.clear()
         elif what == "plans":
+            self._plans.clear()
             for p in self.sql_prepared.values():
                 p.plan = None
                 p.description = None
@@ -626,11 +647,30 @@ def copy_format(tree: exp.Copy) -> CopyFormat:
     return CopyFormat(fmt, delimiter, null, header, quote, opts.get("escape", quote))
 
 
-def _start_query(duck: Any, sql: str, params: list[Any]) -> tuple[Any, tuple[list[pa.RecordBatch], Any]]:
+@dataclass(slots=True)
+class QueryStart:
+    names: list[str]
+    types: list[Any]
+    batches: list[pa.RecordBatch]
+    reader: pa.RecordBatchReader | None  # None: the result is complete in `batches`
+
+
+def _start_query(duck: Any, sql: str, params: list[Any]) -> QueryStart:
+    """Run a query and read its first rows, in one trip to a worker thread: a small result
+    comes back complete, a large one is streamed by later reads."""
     rel = duck.sql(sql, params=params or None)
-    reader = rel.to_arrow_reader(BATCH_ROWS)
-    first = engine.read_batches(reader, 1)
-    return rel, (first, reader)
+    reader: pa.RecordBatchReader | None = rel.to_arrow_reader(BATCH_ROWS)
+    batches: list[pa.RecordBatch] = []
+    rows = 0
+    while rows < FIRST_READ_ROWS:
+        try:
+            batch = reader.read_next_batch()  # type: ignore[union-attr]
+        except StopIteration:
+            reader = None
+            break
+        batches.append(batch)
+        rows += batch.num_rows
+    return QueryStart(rel.columns, rel.types, batches, reader)
 
 
 def _relation(duck: Any, sql: str, params: list[Any]) -> Any:

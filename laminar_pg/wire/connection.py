@@ -345,10 +345,13 @@ class Connection:
         return errcodes.InternalError(f"internal error: {type(exc).__name__}: {exc}")
 
     async def on_error(self, err: SqlError) -> None:
+        """An extended-protocol error goes out at once, as elog.c flushes errors: the
+        client may be waiting after a Flush, and later Flushes are skipped until Sync."""
         self.send_error(err)
         if err.severity == "FATAL":
             raise Terminated
-        await self.maybe_flush()
+        self.flush()
+        await self.channel.drain()
 
     async def on_sync(self) -> None:
         assert self.session is not None

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from laminar_pg.wire import codec
 from laminar_pg.wire import messages as m
-from laminar_pg.wire.connection import Connection
+from laminar_pg.wire.connection import Connection, ServerContext
 from laminar_pg.wire.session import Column, Description
 from tests.wire.fakes import (
     STARTUP_STATUSES,
@@ -24,6 +25,7 @@ from tests.wire.fakes import (
     FakeChannel,
     FakeSession,
     client,
+    decode_backend,
     drive,
     run_connection,
     startup_bytes,
@@ -1040,3 +1042,37 @@ def test_fake_channel_end_of_stream_is_sticky() -> None:
         return [await channel.receive() for _ in range(4)]
 
     assert asyncio.run(receive_all()) == [m.StartupMessage({"user": "alice"}), m.Sync(), None, None]
+
+
+class _WaitingChannel(FakeChannel):
+    """Like FakeChannel, but when the client's bytes run out it waits (as a real client
+    waiting for an answer does) instead of ending the stream."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.waiting = asyncio.Event()
+
+    async def receive(self) -> Any:
+        msg = self.reader.next_message()
+        if msg is codec.NEED_DATA:
+            self.waiting.set()
+            await asyncio.Event().wait()  # never: the test cancels us
+        return msg
+
+
+def test_error_after_parse_and_flush_is_sent_without_waiting_for_sync() -> None:
+    """asyncpg prepares with Parse, Describe, Flush and waits: the error must go out at once."""
+    data = client(m.Parse("", "fail"), m.Describe("S", ""), m.Flush())
+    channel = _WaitingChannel(data)
+    ctx = ServerContext(new_session=FakeSession, cancel=lambda pid, key: None)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(Connection(channel, ctx).run())
+        await asyncio.wait_for(channel.waiting.wait(), 5)
+        task.cancel()
+
+    asyncio.run(scenario())
+    _, messages = decode_backend(channel.writes)
+    errors = [msg for msg in messages if isinstance(msg, m.ErrorResponse)]
+    assert [e.fields["sqlstate"] for e in errors] == ["42601"]
+    assert isinstance(messages[-1], m.ErrorResponse)
