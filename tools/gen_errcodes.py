@@ -40,7 +40,7 @@ def main() -> None:
     ]
     seen: set[str] = set()
     names: list[tuple[str, str]] = []
-    for code, kind, spec in rows:
+    for code, _kind, spec in rows:
         name = class_name(spec)
         if name in seen:
             name += code

@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlglot import exp
 
-from laminar_pg import errcodes
 from laminar_pg.wire import types
 
 UNKNOWN = 0
@@ -401,7 +400,7 @@ def _numeric_casts(tree: exp.Expression) -> None:
         if isinstance(inner, exp.Literal) and inner.is_string:
             try:
                 value = types.decode_param(1700, 0, inner.this.encode())
-            except Exception:  # noqa: BLE001 - leave the error to the engine's cast
+            except Exception:
                 value = None
             if value is not None and value.is_finite():
                 cast.replace(exp.Literal.number(format(value, "f")))

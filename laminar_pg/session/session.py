@@ -7,8 +7,8 @@ It implements `laminar_pg.wire.session.Session`; the wire never sees anything el
 from __future__ import annotations
 
 import asyncio
-import decimal
 import datetime
+import decimal
 import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -211,7 +211,7 @@ class PgSession:
         if duck is not None:
             try:
                 duck.interrupt()
-            except Exception:  # noqa: BLE001 - nothing running
+            except Exception:
                 pass
 
     async def sync(self) -> None:
@@ -326,7 +326,7 @@ class PgSession:
             self._duck.register(SESSION_RELATION_PREFIX + name, self.session_relation(name))
         try:
             start = await self._in_thread(_start_query, self._duck, plan.sql, duck_params)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._engine_error(exc) from None
         columns = self._columns(start.names, start.types, plan)
         if start.reader is None and plan.constant:
@@ -341,7 +341,7 @@ class PgSession:
         while reader is not None:
             try:
                 more = await self._in_thread(engine.read_batches, reader, 4)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise self._engine_error(exc) from None
             if not more:
                 return
@@ -370,7 +370,7 @@ class PgSession:
             nulls = [describe_sample(oid) for oid in plan.param_oids]
             try:
                 rel = await self._in_thread(_relation, self._duck, plan.sql, nulls)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise self._engine_error(exc) from None
             return Description(plan.param_oids, self._columns(rel.columns, rel.types, plan))
         if isinstance(tree, ast.ShowVariable):

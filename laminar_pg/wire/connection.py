@@ -193,7 +193,7 @@ class Connection:
         except SqlError as err:  # errors before or during startup end the connection
             err.severity = "FATAL"
             self.send_error(err)
-        except Exception as exc:  # noqa: BLE001 - a bug: report it, end this connection only
+        except Exception as exc:
             err = self.internal_error(exc)
             err.severity = "FATAL"
             self.send_error(err)
@@ -321,7 +321,7 @@ class Connection:
                 except SqlError as err:
                     await self.on_error(err)
                     skipping = True
-                except Exception as exc:  # noqa: BLE001 - any bug becomes XX000, logged
+                except Exception as exc:
                     await self.on_error(self.internal_error(exc))
                     skipping = True
             elif isinstance(msg, m.Sync):
@@ -359,7 +359,7 @@ class Connection:
             await self.session.sync()
         except SqlError as err:
             self.send_error(err)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.send_error(self.internal_error(exc))
         if self.session.transaction_status == "I":
             self.portals.clear()
@@ -389,7 +389,7 @@ class Connection:
             self.send_error(err)
         except (Terminated, ProtocolError):
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.send_error(self.internal_error(exc))
         self.ready()
 

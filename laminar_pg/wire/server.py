@@ -151,7 +151,7 @@ class PgChannel(asyncio.Protocol):
             await self.connection.run()
         except (ConnectionError, ssl.SSLError) as exc:
             log.info("connection.lost", peer=self.peer, error=str(exc))
-        except Exception:  # noqa: BLE001 - never let one client take the server down
+        except Exception:
             log.exception("connection.crashed", peer=self.peer)
         finally:
             if self.transport is not None:

@@ -14,7 +14,7 @@ import pytest
 
 from laminar_pg.testing.server import LaminarServer
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 # (type, value sent, value expected back); asyncpg encodes and decodes binary.
 ROUND_TRIPS: list[tuple[str, Any, Any]] = [

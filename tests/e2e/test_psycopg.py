@@ -45,6 +45,7 @@ def test_column_names_follow_postgres(conn: psycopg.Connection) -> None:  # type
         "a", "version", "current_database", "?column?", "?column?"
     ]
     a, version, db, half, two = cur.fetchone()  # type: ignore[misc]
+    assert a == 1
     assert version.startswith("PostgreSQL 15")
     assert db == "laminar"
     assert half == 3  # integer division, as in PostgreSQL
