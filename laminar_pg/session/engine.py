@@ -29,7 +29,8 @@ CONNECTION_SETUP = (
 class QueryContext(Protocol):
     """What the session functions need from the session that runs the query."""
 
-    cancel_event: threading.Event
+    @property
+    def cancel_event(self) -> threading.Event: ...
 
     def get_setting(self, name: str) -> str | None: ...
 
@@ -93,7 +94,9 @@ def open_engine() -> duckdb.DuckDBPyConnection:
         ("laminar_set_config", _set_config, [t.VARCHAR, t.VARCHAR, t.BOOLEAN, t.BIGINT], t.VARCHAR),
     ]
     for name, fn, args, ret in udfs:
-        con.create_function(name, fn, args, ret, null_handling="special", side_effects=True)
+        con.create_function(  # type: ignore[call-overload]
+            name, fn, args, ret, null_handling="special", side_effects=True
+        )
     return con
 
 

@@ -76,7 +76,7 @@ def pg_type_of(dtype: exp.DataType) -> types.PgType | None:
     return types.TYPES_BY_NAME.get(base)
 
 
-def column_name(node: exp.Expression) -> str:
+def column_name(node: exp.Expr) -> str:
     """PostgreSQL's FigureColname for one select-list item."""
     if isinstance(node, exp.Alias):
         return node.alias
@@ -128,8 +128,8 @@ class SessionValues:
     setting: Callable[[str], str | None]
 
 
-def substitute_session_functions(tree: exp.Expression, values: SessionValues) -> exp.Expression:
-    def repl(node: exp.Expression) -> exp.Expression:
+def substitute_session_functions(tree: exp.Expr, values: SessionValues) -> exp.Expr:
+    def repl(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.CurrentVersion):
             return exp.Literal.string(values.version)
         if isinstance(node, (exp.CurrentUser, exp.SessionUser)) or (
@@ -164,7 +164,7 @@ def substitute_session_functions(tree: exp.Expression, values: SessionValues) ->
     return tree.transform(repl, copy=False)
 
 
-def infer_param_types(tree: exp.Expression, given: Sequence[int]) -> tuple[int, ...]:
+def infer_param_types(tree: exp.Expr, given: Sequence[int]) -> tuple[int, ...]:
     """Parameter OIDs: the client's where given, else from the context ($1::int4 -> int4).
 
     Untyped parameters that nothing constrains become text, as in PostgreSQL.
@@ -196,7 +196,7 @@ def infer_param_types(tree: exp.Expression, given: Sequence[int]) -> tuple[int, 
     return tuple(out)
 
 
-def literal_oid(node: exp.Expression) -> int:
+def literal_oid(node: exp.Expr) -> int:
     if isinstance(node, exp.Literal):
         if node.is_string:
             return 0
@@ -211,7 +211,7 @@ def literal_oid(node: exp.Expression) -> int:
     return 0
 
 
-def _param_index(node: exp.Expression) -> int | None:
+def _param_index(node: exp.Expr) -> int | None:
     if isinstance(node, exp.Parameter):
         inner = node.this
         text = inner.this if isinstance(inner, (exp.Literal, exp.Var, exp.Identifier)) else None
@@ -220,7 +220,7 @@ def _param_index(node: exp.Expression) -> int | None:
     return None
 
 
-def _session_relations(tree: exp.Expression, names: frozenset[str]) -> tuple[str, ...]:
+def _session_relations(tree: exp.Expr, names: frozenset[str]) -> tuple[str, ...]:
     """Point references to per-session relations (pg_catalog.pg_cursors) at their snapshot."""
     used = []
     for table in list(tree.find_all(exp.Table)):
@@ -243,7 +243,7 @@ _IMMUTABLE_FUNCTIONS = (
 _IMMUTABLE_ANONYMOUS = frozenset({"replace", "left", "right", "lpad", "rpad", "reverse", "mod"})
 
 
-def is_constant(tree: exp.Expression) -> bool:
+def is_constant(tree: exp.Expr) -> bool:
     """No relation, no parameter, only immutable functions: the result never changes."""
     if not isinstance(tree, exp.Select) or tree.args.get("from_") or tree.args.get("from"):
         return False
@@ -259,7 +259,7 @@ def is_constant(tree: exp.Expression) -> bool:
 
 
 def plan_query(
-    tree: exp.Expression,
+    tree: exp.Expr,
     given_oids: Sequence[int],
     values: SessionValues,
     session_relations: frozenset[str] = frozenset(),
@@ -271,7 +271,7 @@ def plan_query(
         tree = _values_as_select(tree)
     overrides: dict[int, int] = {}
     if isinstance(tree, exp.Select):
-        projections = []
+        projections: list[exp.Expr] = []
         for pos, item in enumerate(tree.expressions):
             if isinstance(item, exp.Star) or (isinstance(item, exp.Column) and item.is_star):
                 projections.append(item)
@@ -318,7 +318,7 @@ def _values_as_select(values: exp.Values) -> exp.Select:
     return exp.select("*").from_(values)
 
 
-def _int4_generate_series(tree: exp.Expression) -> None:
+def _int4_generate_series(tree: exp.Expr) -> None:
     """generate_series(int4, int4) yields int4 in PostgreSQL; DuckDB's yields BIGINT."""
     for series in list(tree.find_all(exp.ExplodingGenerateSeries)):
         table = series.parent
@@ -335,12 +335,12 @@ def _int4_generate_series(tree: exp.Expression) -> None:
         table.replace(exp.Subquery(this=inner, alias=alias))
 
 
-def _replace_now(tree: exp.Expression) -> None:
+def _replace_now(tree: exp.Expr) -> None:
     for node in list(tree.find_all(exp.CurrentTimestamp)):
         node.replace(exp.Anonymous(this="get_current_timestamp", expressions=[]))
 
 
-def _cast_params(tree: exp.Expression, oids: Sequence[int]) -> None:
+def _cast_params(tree: exp.Expr, oids: Sequence[int]) -> None:
     """Give DuckDB each parameter's type: CAST($n AS type) unless already cast."""
     for param in list(tree.find_all(exp.Parameter)):
         index = _param_index(param)
@@ -358,7 +358,7 @@ def _cast_params(tree: exp.Expression, oids: Sequence[int]) -> None:
         param.replace(exp.Cast(this=param.copy(), to=dtype))
 
 
-def _array_literals(tree: exp.Expression) -> None:
+def _array_literals(tree: exp.Expr) -> None:
     """'{1,2}'::int4[] -> [1, 2]: PostgreSQL's array text syntax, which DuckDB lacks."""
     for cast in list(tree.find_all(exp.Cast)):
         literal = cast.this
@@ -380,7 +380,7 @@ def _array_literals(tree: exp.Expression) -> None:
 UNCONSTRAINED_NUMERIC = "DECIMAL(38, 10)"
 
 
-def _numeric_casts(tree: exp.Expression) -> None:
+def _numeric_casts(tree: exp.Expr) -> None:
     """Unconstrained numeric: keep every digit of parameters and literals.
 
     DuckDB's NUMERIC is DECIMAL(18,3), which would round 1.23456 to 1.235.  A parameter
@@ -408,7 +408,7 @@ def _numeric_casts(tree: exp.Expression) -> None:
         cast.set("to", exp.DataType.build(UNCONSTRAINED_NUMERIC))
 
 
-def _map_types(tree: exp.Expression) -> None:
+def _map_types(tree: exp.Expr) -> None:
     for dtype in list(tree.find_all(exp.DataType)):
         name = dtype.sql("postgres").lower()
         if name in _DUCK_TYPE_FOR and name not in ("json", "text", "varchar"):

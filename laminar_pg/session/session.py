@@ -36,6 +36,7 @@ from laminar_pg.wire.session import (
     CopyFormat,
     Description,
     Notice,
+    Prepared,
     Result,
     RowsResult,
 )
@@ -167,10 +168,10 @@ class PgSession:
     def notice(self, message: str, sqlstate: str = "00000", severity: str = "NOTICE") -> None:
         self._notices.append(Notice(severity, sqlstate, message))
 
-    async def parse_script(self, sql: str) -> list[PreparedStatement]:  # type: ignore[override]
+    async def parse_script(self, sql: str) -> list[PreparedStatement]:
         return [PreparedStatement(sql, s, ()) for s in parse_script(sql)]
 
-    async def prepare(self, sql: str, param_oids: Sequence[int]) -> PreparedStatement:  # type: ignore[override]
+    async def prepare(self, sql: str, param_oids: Sequence[int]) -> PreparedStatement:
         statement = parse_one_statement(sql)
         prepared = PreparedStatement(sql, statement, tuple(param_oids))
         if statement.ast is not None and isinstance(statement.ast, QUERY_TYPES):
@@ -180,12 +181,14 @@ class PgSession:
             prepared.param_oids = tuple(oid or 25 for oid in param_oids)
         return prepared
 
-    async def describe(self, prepared: PreparedStatement) -> Description:  # type: ignore[override]
+    async def describe(self, prepared: Prepared) -> Description:
+        assert isinstance(prepared, PreparedStatement)
         if prepared.description is None:
             prepared.description = await self._describe(prepared)
         return prepared.description
 
-    async def execute(self, prepared: PreparedStatement, params: Sequence[Any]) -> Result:  # type: ignore[override]
+    async def execute(self, prepared: Prepared, params: Sequence[Any]) -> Result:
+        assert isinstance(prepared, PreparedStatement)
         tree = prepared.statement.ast
         assert tree is not None
         if self._status == "E" and not isinstance(tree, (exp.Commit, exp.Rollback)):
@@ -241,7 +244,7 @@ class PgSession:
     # ---------------------------------------------------------------- helpers
 
     def _plan(
-        self, tree: exp.Expression, param_oids: Sequence[int], text: str | None = None
+        self, tree: exp.Expr, param_oids: Sequence[int], text: str | None = None
     ) -> QueryPlan:
         """Plans are cached per session by statement text and parameter types."""
         if text is None:
@@ -294,7 +297,7 @@ class PgSession:
     # ---------------------------------------------------------------- dispatch
 
     async def _dispatch(
-        self, prepared: PreparedStatement, tree: exp.Expression, params: Sequence[Any]
+        self, prepared: PreparedStatement, tree: exp.Expr, params: Sequence[Any]
     ) -> Result:
         if isinstance(tree, QUERY_TYPES):
             return await self._run_query(prepared, params)
@@ -460,7 +463,7 @@ class PgSession:
         for name in [n for n, c in self.cursors.items() if not c.hold]:
             del self.cursors[name]
 
-    async def _savepoint(self, tree: exp.Expression, params: Sequence[Any]) -> Result:
+    async def _savepoint(self, tree: exp.Expr, params: Sequence[Any]) -> Result:
         if self._status == "I":
             raise errcodes.NoActiveSqlTransaction("SAVEPOINT can only be used in transaction blocks")
         raise errcodes.FeatureNotSupported("savepoints are not supported yet")
@@ -529,7 +532,7 @@ class PgSession:
         return await self._dispatch(target, target.statement.ast, values)
 
     async def _evaluate_constants(
-        self, args: Sequence[exp.Expression], oids: Sequence[int]
+        self, args: Sequence[exp.Expr], oids: Sequence[int]
     ) -> list[Any]:
         """EXECUTE's arguments, evaluated by the engine and cast to the parameter types."""
         if not args:
@@ -604,7 +607,7 @@ class PgSession:
             raise errcodes.InvalidCursorName(f'cursor "{name}" does not exist')
         return CommandResult("CLOSE CURSOR" if name is not None else "CLOSE CURSOR ALL")
 
-    async def _refuse(self, tree: exp.Expression, params: Sequence[Any]) -> Result:
+    async def _refuse(self, tree: exp.Expr, params: Sequence[Any]) -> Result:
         raise errcodes.FeatureNotSupported(f"{_statement_name(tree)} is not supported yet")
 
     async def _copy(self, tree: exp.Copy, params: Sequence[Any]) -> Result:
@@ -629,14 +632,14 @@ class PgSession:
 def copy_format(tree: exp.Copy) -> CopyFormat:
     opts: dict[str, str] = {}
     for param in tree.args.get("params") or []:
-        key = param.this.name.lower() if isinstance(param.this, exp.Expression) else str(param.this).lower()
+        key = param.this.name.lower() if isinstance(param.this, exp.Expr) else str(param.this).lower()
         value = param.args.get("expression")
         if value is None:
             opts[key] = "true"
         elif isinstance(value, exp.Literal):
             opts[key] = value.this
         else:
-            opts[key] = value.sql().strip("'").lower() if isinstance(value, exp.Expression) else str(value)
+            opts[key] = value.sql().strip("'").lower() if isinstance(value, exp.Expr) else str(value)
     fmt = opts.get("format", "csv" if opts.get("csv") else "text").lower()
     if fmt not in ("text", "csv", "binary"):
         raise errcodes.InvalidParameterValue(f'COPY format "{fmt}" not recognized')
@@ -712,7 +715,7 @@ def from_engine_value(value: Any) -> Any:
     return value
 
 
-def _statement_name(tree: exp.Expression) -> str:
+def _statement_name(tree: exp.Expr) -> str:
     if isinstance(tree, exp.Create):
         kind = str(tree.args.get("kind") or "").upper()
         return f"CREATE {kind}".strip()

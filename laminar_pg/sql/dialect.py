@@ -104,7 +104,7 @@ class LaminarParser(PostgresParser):
         if self._curr and self._curr.text.upper() in ("STDIN", "STDOUT"):
             self._advance()
             return exp.var(self._prev.text.upper())
-        return super()._parse_file_location()  # type: ignore[no-any-return]
+        return super()._parse_file_location()
 
     def _parse_copy_parameters(self) -> list[exp.CopyParameter]:
         """PostgreSQL's COPY option list: FORMAT binary, HEADER [bool], QUOTE '"',

@@ -194,9 +194,9 @@ class Connection:
             err.severity = "FATAL"
             self.send_error(err)
         except Exception as exc:
-            err = self.internal_error(exc)
-            err.severity = "FATAL"
-            self.send_error(err)
+            internal = self.internal_error(exc)
+            internal.severity = "FATAL"
+            self.send_error(internal)
         finally:
             self.flush()
             if self.session is not None:
@@ -526,7 +526,7 @@ class Connection:
                 f'"{msg.statement}" requires {len(oids)}'
             )
         formats = expand_formats(msg.param_formats, len(msg.params), "parameter")
-        params = []
+        params: list[Any] = []
         for i, (oid, fmt, raw) in enumerate(zip(oids, formats, msg.params, strict=True)):
             if raw is None:
                 params.append(None)

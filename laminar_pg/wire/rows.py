@@ -37,7 +37,7 @@ class RowEncoder:
         """DataRow messages for every row of `batch`, as one bytes object."""
         head = self._head
         if not self._encoders:
-            return (b"D" + _I32(6) + head) * batch.num_rows
+            return bytes((b"D" + _I32(6) + head) * batch.num_rows)
         columns = [
             length_prefixed(enc(batch.column(i))) for i, enc in enumerate(self._encoders)
         ]

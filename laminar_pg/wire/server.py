@@ -54,7 +54,7 @@ class PgChannel(asyncio.Protocol):
     # asyncio.Protocol callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)  # type: ignore[attr-defined]
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
             self._host = str(peer[0])
@@ -140,7 +140,7 @@ class PgChannel(asyncio.Protocol):
         new = await loop.start_tls(
             self.transport, self, self.server.ssl_context, server_side=True
         )
-        self.transport = new  # type: ignore[assignment]
+        self.transport = new
 
     def expect_startup(self) -> None:
         self.reader.expect_startup()

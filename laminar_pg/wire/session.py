@@ -134,7 +134,7 @@ class Session(Protocol):
 
     def take_notices(self) -> list[Notice]: ...
 
-    async def parse_script(self, sql: str) -> list[Prepared]:
+    async def parse_script(self, sql: str) -> Sequence[Prepared]:
         """Split and parse a simple-query string; an empty string gives one empty statement."""
         ...
 
