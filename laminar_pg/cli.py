@@ -40,7 +40,25 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", type=Path, default=env("LAMINAR_TLS_KEY"))
     serve.add_argument("--log-format", choices=("text", "json"), default=env("LAMINAR_LOG_FORMAT", "text"))
     serve.add_argument("--log-level", default=env("LAMINAR_LOG_LEVEL", "info"))
+    bench = sub.add_parser("bench", help="run a benchmark from bench/ (e.g. `bench wire --rounds 5`)")
+    bench.add_argument("name", help="the benchmark: a script bench/NAME.py in the source tree")
+    bench.add_argument("args", nargs=argparse.REMAINDER, help="its own flags")
     return parser
+
+
+def run_benchmark(name: str, args: list[str]) -> int:
+    """Benchmarks live in bench/ beside the package (a source checkout), each with main(argv)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
+    if not path.is_file():
+        available = sorted(p.stem for p in path.parent.glob("*.py") if not p.stem.startswith("_"))
+        raise SystemExit(f"laminar-pg: no benchmark {name!r} (available: {', '.join(available)})")
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return int(module.main(args))
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -78,3 +96,5 @@ def main(argv: list[str] | None = None) -> None:
         config = config_from_args(args)
         configure_logging(config.log_format, config.log_level)
         sys.exit(serve(config))
+    if args.command == "bench":
+        sys.exit(run_benchmark(args.name, args.args))

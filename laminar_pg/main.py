@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
+import sys
+
 import structlog
 
 from laminar_pg.config import Config
@@ -20,7 +23,14 @@ def make_authenticator(config: Config):  # type: ignore[no-untyped-def]
     from laminar_pg.wire.auth import ScramSha256Auth, load_password_file
 
     assert config.password_file is not None
-    credentials = load_password_file(config.password_file)
+    try:
+        credentials = load_password_file(config.password_file)
+    except OSError as exc:
+        raise StartupError(
+            f'could not read password file "{config.password_file}": {exc.strerror}'
+        ) from None
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
 
     def authenticator(user: str) -> Authenticator | None:
         return ScramSha256Auth(user, credentials.get(user))
@@ -32,9 +42,22 @@ async def amain(config: Config) -> int:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     stale = config.data_dir / "server.json"
     stale.unlink(missing_ok=True)
+    authenticator = make_authenticator(config)
+    try:
+        server = Server(config, lambda: PgSession(db), authenticator)
+    except (OSError, ssl.SSLError) as exc:
+        which = "certificate" if config.tls_cert and not config.tls_cert.is_file() else "key"
+        name = config.tls_cert if which == "certificate" else config.tls_key
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StartupError(f'could not load server {which} file "{name}": {reason}') from None
     db = Database(config)
-    server = Server(config, lambda: PgSession(db), make_authenticator(config))
-    await server.start()
+    try:
+        await server.start()
+    except OSError as exc:
+        db.close()
+        raise StartupError(
+            f"could not listen on {config.host}:{config.port}: {exc.strerror or exc}"
+        ) from None
     server.install_signal_handlers()
     server.write_server_json(None)
     log.info("server.ready", port=server.port, data_dir=str(config.data_dir))
@@ -48,4 +71,12 @@ async def amain(config: Config) -> int:
 
 
 def serve(config: Config) -> int:
-    return int(run(amain(config)))
+    try:
+        return int(run(amain(config)))
+    except StartupError as exc:
+        print(f"laminar-pg: {exc}", file=sys.stderr)
+        return 2
+
+
+class StartupError(Exception):
+    """A configuration problem found at start: one clear line, no traceback."""

@@ -204,23 +204,38 @@ class Connection:
                 await self.session.close()
 
     async def startup(self) -> bool:
-        """SSL/GSS negotiation, StartupMessage, authentication; False if the connection ends."""
+        """SSL/GSS negotiation, StartupMessage, authentication; False if the connection ends.
+
+        As postmaster.c's ProcessStartupPacket: each of SSLRequest and GSSENCRequest may be
+        answered once; after TLS is set up, neither may come again.
+        """
+        ssl_done = gss_done = False
         while True:
             msg = await self.channel.receive()
             if msg is None:
                 return False
-            if isinstance(msg, m.SSLRequest):
+            if isinstance(msg, m.SSLRequest) and not ssl_done:
+                ssl_done = True
                 if self.ctx.tls_available:
                     self.channel.write(b"S")
                     await self.channel.start_tls()
+                    gss_done = True
                 else:
                     self.channel.write(b"N")
                 self.channel.expect_startup()
                 continue
-            if isinstance(msg, m.GSSENCRequest):
+            if isinstance(msg, m.GSSENCRequest) and not gss_done:
+                gss_done = True
                 self.channel.write(b"N")
                 self.channel.expect_startup()
                 continue
+            if isinstance(msg, (m.SSLRequest, m.GSSENCRequest)):
+                code = m.SSL_REQUEST_CODE if isinstance(msg, m.SSLRequest) else m.GSSENC_REQUEST_CODE
+                raise errcodes.ProtocolViolation(
+                    f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}: "
+                    "server supports 3.0 to 3.0",
+                    sqlstate="0A000",
+                )
             if isinstance(msg, m.CancelRequest):
                 self.ctx.cancel(msg.process_id, msg.secret_key)
                 return False
