@@ -2056,6 +2056,19 @@ def _binary_fast(oid: int, t: pa.DataType) -> ColumnEncoder | None:
     return None
 
 
+_SMALL_ARRAY = 16
+
+
+def _plain_scalar(t: pa.DataType) -> bool:
+    """Types whose to_pylist() values the per-value encoders take as they are (temporal
+    types are excluded: DuckDB's infinities overflow Python's date and datetime)."""
+    return bool(
+        pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+        or pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t) or pa.types.is_decimal(t)
+    )
+
+
 class _ColumnEncoder:
     """Encodes Arrow arrays for one (oid, format, zone); picks a strategy per Arrow type."""
 
@@ -2070,6 +2083,10 @@ class _ColumnEncoder:
 
     def __call__(self, arr: pa.Array | pa.ChunkedArray) -> list[bytes | None]:
         arr = _normalize(arr)
+        if len(arr) <= _SMALL_ARRAY and _plain_scalar(arr.type):
+            # A pyarrow.compute call costs tens of microseconds whatever the length:
+            # for a handful of values (a typical OLTP-sized result) per value is faster.
+            return self._fallback(arr)
         strategy = self._strategies.get(arr.type)
         if strategy is None:
             fast = (
