@@ -14,8 +14,8 @@ Strategy: both servers are started here (a throwaway `initdb` cluster and a `lam
 checks that the server returns the right answer (a fast wrong answer is no benchmark).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: `laminar-pg bench` loads this file by path without
+# registering it in sys.modules, and dataclasses then cannot resolve string annotations.
 import argparse
 import asyncio
 import dataclasses
