@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", type=Path, default=env("LAMINAR_TLS_KEY"))
     serve.add_argument("--log-format", choices=("text", "json"), default=env("LAMINAR_LOG_FORMAT", "text"))
     serve.add_argument("--log-level", default=env("LAMINAR_LOG_LEVEL", "info"))
+    slt = sub.add_parser("slt", help="run sqllogictest files against a server", add_help=False)
+    slt.add_argument("args", nargs=argparse.REMAINDER, help="see `laminar-pg slt --help`")
     bench = sub.add_parser("bench", help="run a benchmark from bench/ (e.g. `bench wire --rounds 5`)")
     bench.add_argument("name", help="the benchmark: a script bench/NAME.py in the source tree")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="its own flags")
@@ -97,5 +99,9 @@ def main(argv: list[str] | None = None) -> None:
         config = config_from_args(args)
         configure_logging(config.log_format, config.log_level)
         sys.exit(serve(config))
+    if args.command == "slt":
+        from laminar_pg.slt.cli import main as slt_main
+
+        sys.exit(slt_main(args.args))
     if args.command == "bench":
         sys.exit(run_benchmark(args.name, args.args))
