@@ -18,7 +18,9 @@ class Database:
         self.started_at = time.time()
         self.duck = engine.open_engine()
         # DuckDB releases the GIL while it runs: queries of several sessions overlap.
-        self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="sql")
+        # Threads mostly wait (pg_sleep) or run DuckDB without the GIL; a generous pool
+        # keeps a few long queries from queueing everyone else's.
+        self.executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="sql")
         self._pids = itertools.count((os.getpid() % 10000) * 100000 + 1)
 
     def next_process_id(self) -> tuple[int, int]:

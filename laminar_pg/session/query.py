@@ -332,6 +332,9 @@ def _int4_generate_series(tree: exp.Expr) -> None:
             exp.alias_(exp.cast(exp.column("generate_series"), "INT"), "generate_series")
         ).from_(exp.Table(this=series.copy()))
         alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier("generate_series"))
+        if not alias.columns:  # FROM generate_series(1, 3) g: the column is g too
+            alias = alias.copy()
+            alias.set("columns", [alias.this.copy()])
         table.replace(exp.Subquery(this=inner, alias=alias))
 
 
@@ -351,11 +354,19 @@ def _cast_params(tree: exp.Expr, oids: Sequence[int]) -> None:
         t = types.TYPES_BY_OID.get(oids[index - 1])
         if t is not None and t.name == "numeric":
             continue  # the engine takes the Decimal's own precision and scale
-        if t is None or t.name in ("text", "unknown"):
-            dtype = exp.DataType.build("VARCHAR")
-        else:
-            dtype = exp.DataType.build(_DUCK_TYPE_FOR.get(t.name, t.name), dialect="postgres")
-        param.replace(exp.Cast(this=param.copy(), to=dtype))
+        param.replace(exp.Cast(this=param.copy(), to=engine_type(t)))
+
+
+def engine_type(t: types.PgType | None) -> exp.DataType:
+    """The engine's type for a PostgreSQL type (arrays as ELEMENT[])."""
+    if t is not None and t.element_oid:
+        elem = engine_type(types.TYPES_BY_OID.get(t.element_oid))
+        return exp.DataType(this=exp.DataType.Type.ARRAY, expressions=[elem], nested=True)
+    if t is None or t.name in ("text", "unknown"):
+        return exp.DataType.build("VARCHAR")
+    if t.name == "numeric":
+        return exp.DataType.build(UNCONSTRAINED_NUMERIC)
+    return exp.DataType.build(_DUCK_TYPE_FOR.get(t.name, t.name), dialect="postgres")
 
 
 def _array_literals(tree: exp.Expr) -> None:

@@ -25,9 +25,10 @@ from laminar_pg.session.query import (
     SESSION_RELATION_PREFIX,
     QueryPlan,
     SessionValues,
+    engine_type,
     plan_query,
 )
-from laminar_pg.session.settings import SessionSettings, canonical_name
+from laminar_pg.session.settings import SessionSettings, canonical_name, parse_timeout
 from laminar_pg.sql import ast
 from laminar_pg.sql.script import Statement, parse_one_statement, parse_script
 from laminar_pg.wire.session import (
@@ -81,6 +82,7 @@ class Cursor:
     pending: list[pa.RecordBatch] = field(default_factory=list)
     position: int = 0
     exhausted: bool = False
+    in_block: bool = False  # declared in the transaction block still open
 
     async def take(self, count: int | None) -> list[pa.RecordBatch]:
         """The next `count` rows (None: all) as batches."""
@@ -115,11 +117,16 @@ class PgSession:
         self._implicit = False
         self._notices: list[Notice] = []
         self._cancel = threading.Event()
-        self._duck: Any = None
+        self._duck: Any = None  # the session's engine connection (describe, short queries)
+        # A DuckDB connection holds one open result; a cursor or suspended portal keeps its
+        # own, and the next query takes an idle one (made on demand) from here.
+        self._engines: list[Any] = []
+        self._idle_engines: list[Any] = []
         self.sql_prepared: dict[str, PreparedStatement] = {}
         self.cursors: dict[str, Cursor] = {}
         self.current_query: str | None = None
         self._plans: dict[tuple[str, tuple[int, ...]], QueryPlan] = {}
+        self._cancel_reason = "user request"
 
     # ---------------------------------------------------------------- Session protocol
 
@@ -142,7 +149,9 @@ class PgSession:
             except SqlError:
                 if key in ("client_encoding",):
                     raise
-        self._duck = await self._in_thread(engine.new_connection, self.db.duck)
+        self._duck = engine.new_connection(self.db.duck)
+        self._engines = [self._duck]
+        self._idle_engines = [self._duck]
         engine.register_session(self.process_id, self)
         self.settings.take_changes()
         return self.settings.reported()
@@ -196,26 +205,50 @@ class PgSession:
                 "current transaction is aborted, commands ignored until end of transaction block"
             )
         self._cancel.clear()
+        self._cancel_reason = "user request"
         self.current_query = prepared.statement.text
+        timer = self._arm_statement_timeout()
         try:
             return await self._dispatch(prepared, tree, params)
-        except SqlError:
-            if self._status == "T":
-                self._status = "E"
-            raise
         except Exception:
             if self._status == "T":
                 self._status = "E"
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _arm_statement_timeout(self) -> asyncio.TimerHandle | None:
+        """statement_timeout (ms, or with a unit): cancel the statement when it expires."""
+        seconds = parse_timeout(self.settings.get_or_none("statement_timeout") or "0")
+        if seconds <= 0:
+            return None
+
+        def expire() -> None:
+            self._cancel_reason = "statement timeout"
+            self.cancel()
+
+        return asyncio.get_running_loop().call_later(seconds, expire)
 
     def cancel(self) -> None:
         self._cancel.set()
-        duck = self._duck
-        if duck is not None:
-            try:
-                duck.interrupt()
-            except Exception:
-                pass
+        for duck in self._engines:
+            if duck not in self._idle_engines:
+                try:
+                    duck.interrupt()
+                except Exception:
+                    pass
+
+    def _take_engine(self) -> Any:
+        if self._idle_engines:
+            return self._idle_engines.pop()
+        duck = engine.new_connection(self.db.duck)
+        self._engines.append(duck)
+        return duck
+
+    def _return_engine(self, duck: Any) -> None:
+        if duck in self._engines and duck not in self._idle_engines:
+            self._idle_engines.append(duck)
 
     async def sync(self) -> None:
         if self._implicit and self._status == "T":
@@ -237,8 +270,9 @@ class PgSession:
     async def close(self) -> None:
         engine.unregister_session(self.process_id)
         self.cursors.clear()
-        duck, self._duck = self._duck, None
-        if duck is not None:
+        self._duck = None
+        engines, self._engines, self._idle_engines = self._engines, [], []
+        for duck in engines:
             duck.close()
 
     # ---------------------------------------------------------------- helpers
@@ -325,35 +359,45 @@ class PgSession:
             columns, batches = plan.cached
             return RowsResult(columns, _many(batches))
         duck_params = [to_engine_value(p) for p in params]
-        for name in plan.session_relations:
-            self._duck.register(SESSION_RELATION_PREFIX + name, self.session_relation(name))
+        duck = self._take_engine()
         try:
-            start = await self._in_thread(_start_query, self._duck, plan.sql, duck_params)
+            for name in plan.session_relations:
+                duck.register(SESSION_RELATION_PREFIX + name, self.session_relation(name))
+            start = await self._in_thread(_start_query, duck, plan.sql, duck_params)
         except Exception as exc:
+            self._return_engine(duck)
             raise self._engine_error(exc) from None
+        if start.reader is None:
+            self._return_engine(duck)
         columns = self._columns(start.names, start.types, plan)
         if start.reader is None and plan.constant:
             plan.cached = (columns, start.batches)
-        return RowsResult(columns, self._batches(start.batches, start.reader))
+        return RowsResult(columns, self._batches(start.batches, start.reader, duck))
 
     async def _batches(
-        self, first: list[pa.RecordBatch], reader: pa.RecordBatchReader | None
+        self, first: list[pa.RecordBatch], reader: pa.RecordBatchReader | None, duck: Any
     ) -> AsyncIterator[pa.RecordBatch]:
-        for batch in first:
-            yield batch
-        while reader is not None:
-            try:
-                more = await self._in_thread(engine.read_batches, reader, 4)
-            except Exception as exc:
-                raise self._engine_error(exc) from None
-            if not more:
-                return
-            for batch in more:
+        """The result, streamed; its engine connection is free again once it is read or
+        abandoned (the generator is closed)."""
+        try:
+            for batch in first:
                 yield batch
+            while reader is not None:
+                try:
+                    more = await self._in_thread(engine.read_batches, reader, 4)
+                except Exception as exc:
+                    raise self._engine_error(exc) from None
+                if not more:
+                    return
+                for batch in more:
+                    yield batch
+        finally:
+            if reader is not None:
+                self._return_engine(duck)
 
     def _engine_error(self, exc: Exception) -> SqlError:
         if self._cancel.is_set():
-            return errcodes.QueryCanceled("canceling statement due to user request")
+            return errcodes.QueryCanceled(f"canceling statement due to {self._cancel_reason}")
         return engine.translate_error(exc)
 
     def _columns(self, names: Sequence[str], dtypes: Sequence[Any], plan: QueryPlan) -> tuple[Column, ...]:
@@ -442,7 +486,7 @@ class PgSession:
             self.notice("there is no transaction in progress", "25P01", "WARNING")
             return CommandResult("COMMIT")
         failed = self._status == "E"
-        self._end_transaction()
+        self._end_transaction(committed=not failed)
         return CommandResult("ROLLBACK" if failed else "COMMIT")
 
     async def _rollback(self, tree: exp.Rollback, params: Sequence[Any]) -> Result:
@@ -457,11 +501,16 @@ class PgSession:
         self._end_transaction()
         return CommandResult("ROLLBACK")
 
-    def _end_transaction(self) -> None:
+    def _end_transaction(self, committed: bool = False) -> None:
+        """Cursors without HOLD end with the block; WITH HOLD ones survive a COMMIT, but
+        not a rollback of the block that declared them (portalmem.c AtAbort_Portals)."""
         self._status = "I"
         self._implicit = False
-        for name in [n for n, c in self.cursors.items() if not c.hold]:
-            del self.cursors[name]
+        for name, cursor in list(self.cursors.items()):
+            if not cursor.hold or (cursor.in_block and not committed):
+                del self.cursors[name]
+            else:
+                cursor.in_block = False
 
     async def _savepoint(self, tree: exp.Expr, params: Sequence[Any]) -> Result:
         if self._status == "I":
@@ -537,14 +586,12 @@ class PgSession:
         """EXECUTE's arguments, evaluated by the engine and cast to the parameter types."""
         if not args:
             return []
-        from laminar_pg.session.query import _DUCK_TYPE_FOR
         from laminar_pg.wire import types as pgtypes
 
-        items = []
-        for arg, oid in zip(args, oids, strict=True):
-            t = pgtypes.TYPES_BY_OID.get(oid)
-            name = _DUCK_TYPE_FOR.get(t.name, t.name) if t else "VARCHAR"
-            items.append(exp.Cast(this=arg.copy(), to=exp.DataType.build(name, dialect="postgres")))
+        items = [
+            exp.Cast(this=arg.copy(), to=engine_type(pgtypes.TYPES_BY_OID.get(oid)))
+            for arg, oid in zip(args, oids, strict=True)
+        ]
         plan = self._plan(exp.select(*items), ())
         result = await self.run_plan(plan, ())
         rows: list[Any] = []
@@ -572,7 +619,7 @@ class PgSession:
             batches = _many(held)
         self.cursors[name] = Cursor(
             name, self.current_query or "", datetime.datetime.now(datetime.UTC), result.columns,
-            batches, hold, bool(tree.args.get("binary")),
+            batches, hold, bool(tree.args.get("binary")), in_block=self._status == "T",
         )
         return CommandResult("DECLARE CURSOR")
 
@@ -629,25 +676,48 @@ class PgSession:
         raise errcodes.FeatureNotSupported("COPY FROM STDIN needs tables, which are not supported yet")
 
 
+_LEGACY_COPY_FLAGS = {"csv": ("format", "csv"), "binary": ("format", "binary"),
+                      "text": ("format", "text"), "header": ("header", "true")}
+
+
 def copy_format(tree: exp.Copy) -> CopyFormat:
+    """COPY's options, in the parenthesised form and the legacy one (`WITH CSV HEADER`,
+    `WITH BINARY`, which psql's \\copy sends), as copy.c's ProcessCopyOptions reads them."""
     opts: dict[str, str] = {}
+    force_quote: tuple[str, ...] | bool = ()
     for param in tree.args.get("params") or []:
         key = param.this.name.lower() if isinstance(param.this, exp.Expr) else str(param.this).lower()
         value = param.args.get("expression")
+        if key == "force_quote":
+            items = param.args.get("expressions") or []
+            force_quote = True if isinstance(value, exp.Star) else tuple(i.name for i in items)
+            continue
+        if key in _LEGACY_COPY_FLAGS and (value is None or isinstance(value, exp.Var)):
+            name, flag = _LEGACY_COPY_FLAGS[key]
+            opts[name] = flag
+            if isinstance(value, exp.Var):  # `csv header`: the next flag read as a value
+                follower = value.name.lower()
+                if follower not in _LEGACY_COPY_FLAGS:
+                    raise errcodes.SyntaxError(f'syntax error at or near "{value.name}"')
+                name, flag = _LEGACY_COPY_FLAGS[follower]
+                opts[name] = flag
+            continue
         if value is None:
             opts[key] = "true"
         elif isinstance(value, exp.Literal):
             opts[key] = value.this
         else:
             opts[key] = value.sql().strip("'").lower() if isinstance(value, exp.Expr) else str(value)
-    fmt = opts.get("format", "csv" if opts.get("csv") else "text").lower()
+    fmt = opts.get("format", "text").lower()
     if fmt not in ("text", "csv", "binary"):
         raise errcodes.InvalidParameterValue(f'COPY format "{fmt}" not recognized')
     header = opts.get("header", "false").lower() in ("true", "on", "1", "")
     delimiter = opts.get("delimiter", "," if fmt == "csv" else "\t")
     null = opts.get("null", "" if fmt == "csv" else "\\N")
     quote = opts.get("quote", '"')
-    return CopyFormat(fmt, delimiter, null, header, quote, opts.get("escape", quote))
+    if force_quote and fmt != "csv":
+        raise errcodes.FeatureNotSupported("COPY force quote available only in CSV mode")
+    return CopyFormat(fmt, delimiter, null, header, quote, opts.get("escape", quote), force_quote)
 
 
 @dataclass(slots=True)

@@ -92,6 +92,8 @@ class SessionSettings:
 
     def __init__(self) -> None:
         self.values: dict[str, str] = {k: s.default for k, s in SETTINGS.items()}
+        # RESET goes back to what the client asked for at startup, else the default.
+        self.reset_values: dict[str, str] = dict(self.values)
         self.custom: dict[str, str] = {}
         self.changed: dict[str, str] = {}
 
@@ -121,7 +123,9 @@ class SessionSettings:
             return
         if setting.read_only and not startup:
             raise errcodes.CantChangeRuntimeParam(f'parameter "{name}" cannot be changed')
-        new = setting.default if value is None else normalise(setting, value)
+        new = self.reset_values[key] if value is None else normalise(setting, value)
+        if startup:
+            self.reset_values[key] = new
         if self.values[key] != new:
             self.values[key] = new
             if setting.reported:
@@ -171,6 +175,8 @@ def normalise(setting: Setting, value: str) -> str:
             f'invalid value for parameter "{setting.name}": "{value}"',
             hint="Available values: " + ", ".join(setting.choices) + ".",
         )
+    if key in ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"):
+        parse_timeout(value)
     if key == "extra_float_digits":
         try:
             digits = int(value)
@@ -184,3 +190,21 @@ def normalise(setting: Setting, value: str) -> str:
                 '"extra_float_digits" (-15 .. 3)'
             )
     return value
+
+
+_TIMEOUT_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_timeout(text: str) -> float:
+    """A time setting in seconds: a number is milliseconds, as in PostgreSQL."""
+    value = text.strip().strip("'").lower()
+    for unit in sorted(_TIMEOUT_UNITS, key=len, reverse=True):
+        if value.endswith(unit) and value[: -len(unit)].strip().replace(".", "", 1).isdigit():
+            return float(value[: -len(unit)]) * _TIMEOUT_UNITS[unit]
+    try:
+        return float(value) / 1000.0
+    except ValueError:
+        raise errcodes.InvalidParameterValue(
+            f'invalid value for a time setting: "{text}"',
+            hint='Valid units for this parameter are "us", "ms", "s", "min", "h", and "d".',
+        ) from None

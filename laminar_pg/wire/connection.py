@@ -159,6 +159,7 @@ class Connection:
         self.send(m.ErrorResponse(fields))
 
     def send_notices(self) -> None:
+        """Notices raised so far: before the statement's CommandComplete, as PostgreSQL."""
         assert self.session is not None
         for notice in self.session.take_notices():
             fields = {
@@ -169,12 +170,14 @@ class Connection:
                 **notice.extra,
             }
             self.send(m.NoticeResponse(fields))
-        for name, value in self.session.take_parameter_changes():
-            self.send(m.ParameterStatus(name, value))
 
     def ready(self) -> None:
+        """ReadyForQuery, preceded by the reported settings that changed (PostgreSQL 15
+        sends ParameterStatus just before ReadyForQuery)."""
         assert self.session is not None
         self.send_notices()
+        for name, value in self.session.take_parameter_changes():
+            self.send(m.ParameterStatus(name, value))
         self.send(m.ReadyForQuery(self.session.transaction_status))
         self.flush()
 
@@ -395,10 +398,10 @@ class Connection:
                 if stmt.is_empty:
                     continue
                 result = await session.execute(stmt, ())
+                self.send_notices()
                 if isinstance(result, RowsResult) and result.copy is None:
                     self.send(m.RowDescription(field_descriptions(result.columns, ())))
                 await self.send_result(result, (), 0, None)
-                self.send_notices()
             await session.sync()
         except SqlError as err:
             self.send_error(err)
@@ -604,13 +607,13 @@ class Connection:
             self.send(m.EmptyQueryResponse())
             return
         result = await self.session.execute(portal.prepared, portal.params)
+        self.send_notices()
         if isinstance(result, RowsResult) and result.copy is None:
             formats = expand_formats(portal.result_formats, len(result.columns), "result")
             await self.send_result(result, formats, msg.max_rows, portal)
         else:
             await self.send_result(result, (), 0, None)
             portal.done = True
-        self.send_notices()
 
     async def on_close(self, msg: m.Close) -> None:
         if msg.kind == "S":

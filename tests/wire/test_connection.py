@@ -257,8 +257,9 @@ def test_runtime_error_becomes_xx000_and_connection_survives() -> None:
 
 
 def test_notice_and_parameter_change() -> None:
+    """A notice precedes its statement's CommandComplete; ParameterStatus precedes
+    ReadyForQuery (PostgreSQL 15's order)."""
     assert session_of(m.Query("notice; set application_name x")) == [
-        m.CommandComplete("DO"),
         m.NoticeResponse(
             {
                 "severity": "NOTICE",
@@ -268,6 +269,7 @@ def test_notice_and_parameter_change() -> None:
                 "hint": "none",
             }
         ),
+        m.CommandComplete("DO"),
         m.CommandComplete("SET"),
         m.ParameterStatus("application_name", "x"),
         READY_I,

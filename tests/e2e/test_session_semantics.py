@@ -1,0 +1,119 @@
+"""Session behaviour found in review, each checked against what PostgreSQL 15 does."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+from psycopg import errors
+
+from laminar_pg.testing.server import LaminarServer
+
+
+@pytest.fixture
+def conn(server: LaminarServer):  # type: ignore[no-untyped-def]
+    with psycopg.connect(server.dsn, autocommit=True) as c:
+        yield c
+
+
+def test_queries_run_while_a_cursor_is_open(server: LaminarServer) -> None:
+    with psycopg.connect(server.dsn) as c:
+        c.execute("DECLARE c CURSOR FOR SELECT g FROM generate_series(1, 100000) g")
+        assert c.execute("SELECT 42").fetchone() == (42,)
+        assert c.execute("FETCH 3 c").fetchall() == [(1,), (2,), (3,)]
+        assert c.execute("SELECT 43").fetchone() == (43,)
+        assert c.execute("FETCH 2 c").fetchall() == [(4,), (5,)]
+        with c.cursor(name="named") as cur:
+            cur.execute("SELECT g FROM generate_series(1, 50000) g")
+            first = cur.fetchmany(2)
+            assert c.execute("SELECT 1").fetchone() == (1,)
+            assert first + cur.fetchmany(2) == [(1,), (2,), (3,), (4,)]
+
+
+def test_array_parameters(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+    assert conn.execute("SELECT 2 = ANY(%s)", ([1, 2],)).fetchone() == (True,)
+    assert conn.execute("SELECT %s::int4[]", ([1, None],)).fetchone() == ([1, None],)
+
+
+def test_generate_series_alias_names_the_column(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+    cur = conn.execute("SELECT g FROM generate_series(1, 3) g")
+    assert cur.fetchall() == [(1,), (2,), (3,)]
+    assert cur.description is not None and cur.description[0].type_code == 23
+    cur = conn.execute("SELECT * FROM generate_series(1, 2) g")
+    assert [d.name for d in cur.description or []] == ["g"]
+
+
+def test_reset_returns_to_startup_values(server: LaminarServer) -> None:
+    dsn = server.dsn + " application_name=myapp options='-c extra_float_digits=2'"
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute("SET application_name = 'other'")
+        c.execute("SET extra_float_digits = 0")
+        c.execute("RESET ALL")
+        assert c.execute("SHOW application_name").fetchone() == ("myapp",)
+        assert c.execute("SHOW extra_float_digits").fetchone() == ("2",)
+        assert c.info.parameter_status("application_name") == "myapp"
+
+
+def test_statement_timeout_cancels(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+    conn.execute("SET statement_timeout = '300ms'")
+    started = time.monotonic()
+    with pytest.raises(errors.QueryCanceled, match="statement timeout"):
+        conn.execute("SELECT pg_sleep(5)")
+    assert time.monotonic() - started < 3
+    conn.execute("SET statement_timeout = 0")
+    assert conn.execute("SELECT 1").fetchone() == (1,)
+    with pytest.raises(errors.InvalidParameterValue):
+        conn.execute("SET statement_timeout = 'soon'")
+
+
+def test_hold_cursor_of_a_rolled_back_block_is_gone(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+    conn.execute("BEGIN")
+    conn.execute("DECLARE h CURSOR WITH HOLD FOR SELECT 1")
+    conn.execute("ROLLBACK")
+    with pytest.raises(errors.InvalidCursorName):
+        conn.execute("FETCH ALL h")
+    conn.execute("BEGIN")
+    conn.execute("DECLARE h CURSOR WITH HOLD FOR SELECT 1")
+    conn.execute("COMMIT")
+    assert conn.execute("FETCH ALL h").fetchall() == [(1,)]
+    conn.execute("CLOSE h")
+
+
+def test_notice_comes_before_its_command_complete(server: LaminarServer) -> None:
+    import socket
+
+    from laminar_pg.wire import codec
+    from laminar_pg.wire import messages as m
+
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(m.StartupMessage({"user": "laminar"}).encode() + m.Query("COMMIT").encode())
+        reader = codec.backend_reader()
+        got: list[object] = []
+        while not got or not (isinstance(got[-1], m.ReadyForQuery) and len(got) > 3):
+            reader.feed(sock.recv(65536))
+            while (msg := reader.next_message()) is not codec.NEED_DATA:
+                got.append(msg)
+    first_ready = next(i for i, x in enumerate(got) if isinstance(x, m.ReadyForQuery))
+    after_startup = got[first_ready + 1 :]
+    kinds = [type(x).__name__ for x in after_startup]
+    assert kinds == ["NoticeResponse", "CommandComplete", "ReadyForQuery"]
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("COPY (SELECT 1 AS a, 'x,y' AS b) TO STDOUT CSV HEADER", b'a,b\n1,"x,y"\n'),
+        ("COPY (SELECT 1 AS a, 2 AS b) TO STDOUT (FORMAT csv, FORCE_QUOTE *)", b'"1","2"\n'),
+        ("COPY (SELECT 1 AS a, 'q' AS b) TO STDOUT (FORMAT csv, FORCE_QUOTE (b))", b'1,"q"\n'),
+    ],
+)
+def test_copy_option_forms(conn: psycopg.Connection, sql: str, expected: bytes) -> None:  # type: ignore[type-arg]
+    with conn.cursor().copy(sql) as copy:
+        assert b"".join(bytes(block) for block in copy) == expected
+
+
+def test_copy_with_binary_legacy_form(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+    with conn.cursor().copy("COPY (SELECT 7::int4) TO STDOUT WITH BINARY") as copy:
+        data = b"".join(bytes(block) for block in copy)
+    assert data.startswith(b"PGCOPY\n\xff\r\n\x00")
