@@ -34,7 +34,7 @@ class QueryContext(Protocol):
 
     def get_setting(self, name: str) -> str | None: ...
 
-    def set_setting(self, name: str, value: str | None) -> None: ...
+    def set_setting(self, name: str, value: str | None, is_local: bool = False) -> None: ...
 
 
 # Session functions are DuckDB UDFs; DuckDB may call them on any of its threads, so the
@@ -72,7 +72,7 @@ def _set_config(
     if name is None:
         raise errcodes.NullValueNotAllowed("SET requires parameter name")
     context = _session(pid)
-    context.set_setting(name, value)
+    context.set_setting(name, value, bool(is_local))
     return context.get_setting(name)
 
 

@@ -50,6 +50,9 @@ VERSION_STRING = (
     "compiled by Python, 64-bit"
 )
 SESSION_RELATIONS = frozenset({"pg_cursors"})
+_TRANSACTION_SCOPED = frozenset(
+    {"transaction_isolation", "transaction_read_only", "transaction_deferrable"}
+)
 QUERY_TYPES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Values, exp.Subquery)
 
 
@@ -114,7 +117,7 @@ class PgSession:
         self.user = ""
         self.database = ""
         self._status = "I"  # 'I' idle, 'T' in a block, 'E' failed block
-        self._implicit = False
+        self._implicit_failed = False  # a statement of the implicit transaction failed
         self._notices: list[Notice] = []
         self._cancel = threading.Event()
         self._duck: Any = None  # the session's engine connection (describe, short queries)
@@ -207,12 +210,15 @@ class PgSession:
         self._cancel.clear()
         self._cancel_reason = "user request"
         self.current_query = prepared.statement.text
+        self.settings.begin()  # the implicit transaction of a statement, or the block's
         timer = self._arm_statement_timeout()
         try:
             return await self._dispatch(prepared, tree, params)
         except Exception:
             if self._status == "T":
                 self._status = "E"
+            elif self._status == "I":
+                self._implicit_failed = True
             raise
         finally:
             if timer is not None:
@@ -251,9 +257,11 @@ class PgSession:
             self._idle_engines.append(duck)
 
     async def sync(self) -> None:
-        if self._implicit and self._status == "T":
-            self._status = "I"
-        self._implicit = False
+        """End of a simple query or an extended-protocol Sync: outside a block, this ends
+        the implicit transaction (rolled back if one of its statements failed)."""
+        if self._status == "I":
+            self.settings.end(committed=not self._implicit_failed)
+        self._implicit_failed = False
         self.current_query = None
 
     # engine.QueryContext, for the session functions that run inside the engine
@@ -264,8 +272,11 @@ class PgSession:
     def get_setting(self, name: str) -> str | None:
         return self.settings.get_or_none(name)
 
-    def set_setting(self, name: str, value: str | None) -> None:
-        self.settings.set(name, value)
+    def set_setting(self, name: str, value: str | None, is_local: bool = False) -> None:
+        if is_local:
+            self.settings.set_local(name, value)
+        else:
+            self.settings.set(name, value)
 
     async def close(self) -> None:
         engine.unregister_session(self.process_id)
@@ -445,7 +456,14 @@ class PgSession:
             value = None if values is None else ", ".join(str(v) for v in values)
             if name in ("transaction_isolation", "default_transaction_isolation") and value:
                 value = value.lower()
-            self.settings.set(name, value)
+            if item.args.get("local") or name in _TRANSACTION_SCOPED:
+                if self._status == "I":
+                    what = "SET TRANSACTION" if name in _TRANSACTION_SCOPED else "SET LOCAL"
+                    self.notice(f"{what} can only be used in transaction blocks", "25P01",
+                                "WARNING")
+                self.settings.set_local(name, value)
+            else:
+                self.settings.set(name, value)
         return CommandResult("SET")
 
     async def _show(self, tree: ast.ShowVariable, params: Sequence[Any]) -> Result:
@@ -474,11 +492,10 @@ class PgSession:
         return CommandResult("RESET")
 
     async def _begin(self, tree: exp.Transaction, params: Sequence[Any]) -> Result:
-        if self._status != "I" and not self._implicit:
+        if self._status != "I":
             self.notice("there is already a transaction in progress", "25001", "WARNING")
         else:
             self._status = "T"
-            self._implicit = False
         return CommandResult("BEGIN")
 
     async def _commit(self, tree: exp.Commit, params: Sequence[Any]) -> Result:
@@ -505,7 +522,7 @@ class PgSession:
         """Cursors without HOLD end with the block; WITH HOLD ones survive a COMMIT, but
         not a rollback of the block that declared them (portalmem.c AtAbort_Portals)."""
         self._status = "I"
-        self._implicit = False
+        self.settings.end(committed)
         for name, cursor in list(self.cursors.items()):
             if not cursor.hold or (cursor.in_block and not committed):
                 del self.cursors[name]

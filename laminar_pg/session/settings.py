@@ -96,6 +96,8 @@ class SessionSettings:
         self.reset_values: dict[str, str] = dict(self.values)
         self.custom: dict[str, str] = {}
         self.changed: dict[str, str] = {}
+        self._snapshot: tuple[dict[str, str], dict[str, str]] | None = None
+        self._local_saved: dict[str, str | None] = {}
 
     def reported(self) -> list[tuple[str, str]]:
         return [(s.name, self.values[k]) for k, s in SETTINGS.items() if s.reported]
@@ -130,6 +132,47 @@ class SessionSettings:
             self.values[key] = new
             if setting.reported:
                 self.changed[setting.name] = new
+
+    # Transactions (guc.c's GUC stack, simplified): a SET is undone if its transaction
+    # rolls back; a SET LOCAL lasts until the transaction ends either way.
+
+    def begin(self) -> None:
+        """A transaction starts (explicit block or the implicit one of a statement)."""
+        if self._snapshot is None:
+            self._snapshot = (dict(self.values), dict(self.custom))
+            self._local_saved = {}
+
+    def set_local(self, name: str, value: str | None) -> None:
+        key = name.lower()
+        if self._snapshot is not None and key not in self._local_saved:
+            self._local_saved[key] = self.get_or_none(key)
+        self.set(name, value)
+
+    def end(self, committed: bool) -> None:
+        """The transaction ends: keep plain SETs if committed, always drop SET LOCALs."""
+        snapshot, self._snapshot = self._snapshot, None
+        saved, self._local_saved = self._local_saved, {}
+        if snapshot is None:
+            return
+        if committed:
+            restore = saved
+        else:
+            values, custom = snapshot
+            restore = {k: v for k, v in values.items() if self.values.get(k) != v}
+            self.custom = custom
+        for key, value in restore.items():
+            if key in SETTINGS:
+                self._assign(key, value if value is not None else SETTINGS[key].default)
+            elif value is None:
+                self.custom.pop(key, None)
+            else:
+                self.custom[key] = value
+
+    def _assign(self, key: str, value: str) -> None:
+        if self.values[key] != value:
+            self.values[key] = value
+            if SETTINGS[key].reported:
+                self.changed[SETTINGS[key].name] = value
 
     def reset_all(self) -> None:
         for key, setting in SETTINGS.items():

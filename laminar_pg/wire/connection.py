@@ -371,7 +371,7 @@ class Connection:
         self.flush()
         await self.channel.drain()
 
-    async def on_sync(self) -> None:
+    async def on_sync(self, ready: bool = True) -> None:
         assert self.session is not None
         try:
             await self.session.sync()
@@ -379,9 +379,10 @@ class Connection:
             self.send_error(err)
         except Exception as exc:
             self.send_error(self.internal_error(exc))
-        if self.session.transaction_status == "I":
-            self.portals.clear()
-        self.ready()
+        if ready:
+            if self.session.transaction_status == "I":
+                self.portals.clear()
+            self.ready()
 
     # ------------------------------------------------------------------ simple query
 
@@ -402,13 +403,13 @@ class Connection:
                 if isinstance(result, RowsResult) and result.copy is None:
                     self.send(m.RowDescription(field_descriptions(result.columns, ())))
                 await self.send_result(result, (), 0, None)
-            await session.sync()
         except SqlError as err:
             self.send_error(err)
         except (Terminated, ProtocolError):
             raise
         except Exception as exc:
             self.send_error(self.internal_error(exc))
+        await self.on_sync(ready=False)  # the query string's implicit transaction ends
         self.ready()
 
     # ------------------------------------------------------------------ results

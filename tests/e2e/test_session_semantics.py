@@ -117,3 +117,39 @@ def test_copy_with_binary_legacy_form(conn: psycopg.Connection) -> None:  # type
     with conn.cursor().copy("COPY (SELECT 7::int4) TO STDOUT WITH BINARY") as copy:
         data = b"".join(bytes(block) for block in copy)
     assert data.startswith(b"PGCOPY\n\xff\r\n\x00")
+
+
+def test_settings_follow_transactions(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+    def show(name: str = "application_name") -> str:
+        row = conn.execute(f"SHOW {name}").fetchone()
+        assert row is not None
+        return str(row[0])
+
+    conn.execute("BEGIN")
+    conn.execute("SET LOCAL application_name = 'local'")
+    assert show() == "local"
+    conn.execute("COMMIT")
+    assert show() == "" and conn.info.parameter_status("application_name") == ""
+
+    conn.execute("BEGIN")
+    conn.execute("SET application_name = 'undone'")
+    conn.execute("ROLLBACK")
+    assert show() == ""
+
+    with pytest.raises(errors.DivisionByZero):  # one implicit transaction: the SET goes too
+        conn.execute("SET application_name = 'a'; SELECT 1/0")
+    assert show() == "" and conn.info.parameter_status("application_name") == ""
+
+    conn.execute("BEGIN")
+    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    assert show("transaction_isolation") == "repeatable read"
+    conn.execute("COMMIT")
+    assert show("transaction_isolation") == "read committed"
+
+    conn.execute("SET application_name = 'kept'")
+    conn.execute("BEGIN")
+    conn.execute("SELECT set_config('application_name', 'tmp', true)")
+    assert show() == "tmp"
+    conn.execute("COMMIT")
+    assert show() == "kept"
+    conn.execute("RESET application_name")
