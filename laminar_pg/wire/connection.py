@@ -371,7 +371,8 @@ class Connection:
         self.flush()
         await self.channel.drain()
 
-    async def on_sync(self, ready: bool = True) -> None:
+    async def end_implicit_transaction(self) -> None:
+        """A Query or a Sync ends the implicit transaction of what came before it."""
         assert self.session is not None
         try:
             await self.session.sync()
@@ -379,10 +380,13 @@ class Connection:
             self.send_error(err)
         except Exception as exc:
             self.send_error(self.internal_error(exc))
-        if ready:
-            if self.session.transaction_status == "I":
-                self.portals.clear()
-            self.ready()
+
+    async def on_sync(self) -> None:
+        assert self.session is not None
+        await self.end_implicit_transaction()
+        if self.session.transaction_status == "I":
+            self.portals.clear()
+        self.ready()
 
     # ------------------------------------------------------------------ simple query
 
@@ -409,7 +413,7 @@ class Connection:
             raise
         except Exception as exc:
             self.send_error(self.internal_error(exc))
-        await self.on_sync(ready=False)  # the query string's implicit transaction ends
+        await self.end_implicit_transaction()  # the query string's
         self.ready()
 
     # ------------------------------------------------------------------ results
