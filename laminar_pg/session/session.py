@@ -195,9 +195,13 @@ class PgSession:
 
     async def describe(self, prepared: Prepared) -> Description:
         assert isinstance(prepared, PreparedStatement)
-        if prepared.description is None:
-            prepared.description = await self._describe(prepared)
-        return prepared.description
+        if prepared.description is not None:
+            return prepared.description
+        description = await self._describe(prepared)
+        # FETCH and EXECUTE describe whatever the cursor or statement is now: never cached.
+        if not isinstance(prepared.statement.ast, (ast.FetchCursor, ast.ExecutePrepared)):
+            prepared.description = description
+        return description
 
     async def execute(self, prepared: Prepared, params: Sequence[Any]) -> Result:
         assert isinstance(prepared, PreparedStatement)
@@ -435,7 +439,7 @@ class PgSession:
             name = str(tree.this)
             if name == "all":
                 return Description(prepared.param_oids, _SHOW_ALL_COLUMNS)
-            return Description(prepared.param_oids, (Column(canonical_name(name).lower(), 25),))
+            return Description(prepared.param_oids, (Column(canonical_name(name), 25),))
         if isinstance(tree, ast.FetchCursor) and not tree.args.get("move"):
             cursor = self.cursors.get(str(tree.this))
             if cursor is not None:
@@ -479,7 +483,7 @@ class PgSession:
             )
             return RowsResult(_SHOW_ALL_COLUMNS, _one(batch), tag_override="SHOW")
         value = self.settings.get(name)
-        column = canonical_name(name).lower()
+        column = canonical_name(name)
         batch = pa.record_batch([pa.array([value])], names=[column])
         return RowsResult((Column(column, 25),), _one(batch), tag_override="SHOW")
 

@@ -264,9 +264,7 @@ def _parse_statement(
         return Statement(location, conditions, sql, True, argument or None, error_text)
     if mode == "count" and argument is not None and argument.isdigit() and results is None:
         return Statement(location, conditions, sql, expected_count=int(argument))
-    raise SltParseError(
-        location, f"expected `statement ok|error [regex]|count N`, got {header!r}"
-    )
+    raise SltParseError(location, f"expected `statement ok|error [regex]|count N`, got {header!r}")
 
 
 def _parse_query(
@@ -331,9 +329,7 @@ def _parse_halt(
     return Halt(location, conditions)
 
 
-_RecordParser = Callable[
-    [Location, tuple[Condition, ...], str, Sequence[tuple[int, str]]], Record
-]
+_RecordParser = Callable[[Location, tuple[Condition, ...], str, Sequence[tuple[int, str]]], Record]
 
 _RECORD_PARSERS: dict[str, _RecordParser] = {
     "statement": _parse_statement,
