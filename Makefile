@@ -11,7 +11,11 @@ NODE_STAMP := tests/clients/node/node_modules/.installed
 PYTEST_WORKERS ?= 2
 export NUMBA_CACHE_DIR := $(CURDIR)/$(VENV)/numba-cache
 
-.PHONY: install run test test-fast lint typecheck bench clean system-packages
+SLT_CORPUS ?= ../shared/corpora/sqlite
+SLT_FILES ?= select1.test select2.test select3.test select4.test select5.test
+SLT_PROTOCOL ?= simple
+
+.PHONY: install run test test-fast lint typecheck bench slt clean system-packages
 
 install: $(STAMP) $(SYSTEM_STAMP) $(NODE_STAMP)
 
@@ -56,6 +60,12 @@ lint: $(STAMP)
 
 bench: install
 	$(BIN)/python bench/wire.py
+
+# sqllogictest files against a fresh server: make slt SLT_CORPUS=dir SLT_PROTOCOL=extended
+# (the tables issue adds this to .ci/run once laminar_pg has tables)
+slt: $(STAMP)
+	$(BIN)/python -m laminar_pg.slt.serve_and_run --protocol $(SLT_PROTOCOL) \
+	  $(addprefix $(SLT_CORPUS)/,$(SLT_FILES))
 
 clean:
 	rm -rf $(VENV) laminar-data tests/clients/node/node_modules
