@@ -461,17 +461,14 @@ class Connection:
                 await self.maybe_flush()
         portal.sent += sent_now
         if limit is not None and sent_now >= limit:
-            if portal.pending is None:
-                assert portal.batches is not None
-                nxt = await anext(portal.batches, None)
-                if nxt is not None:
-                    portal.pending = nxt
-            if portal.pending is not None:
-                self.send(m.PortalSuspended())
-                return
+            # No look-ahead (which could block on a live result): exactly max_rows rows
+            # suspend the portal, as PostgreSQL does even when none are left.
+            self.send(m.PortalSuspended())
+            return
         portal.done = True
         rows = portal.rows
-        self.send(m.CommandComplete(rows.tag_override or f"{rows.tag_prefix} {portal.sent}"))
+        # The tag counts this Execute's rows (pquery.c PortalRunSelect's nprocessed).
+        self.send(m.CommandComplete(rows.tag_override or f"{rows.tag_prefix} {sent_now}"))
 
     async def copy_out(self, result: RowsResult) -> None:
         """COPY ... TO STDOUT: one CopyData per row; the binary header rides on the first
