@@ -8,6 +8,7 @@ the client settings that drivers send on connect (extra_float_digits, client_min
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from laminar_pg import __version__, errcodes
@@ -238,6 +239,7 @@ def normalise(setting: Setting, value: str) -> str:
 _TIMEOUT_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 
 
+@functools.lru_cache(maxsize=64)
 def parse_timeout(text: str) -> float:
     """A time setting in seconds: a number is milliseconds, as in PostgreSQL."""
     value = text.strip().strip("'").lower()
