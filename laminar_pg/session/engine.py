@@ -16,7 +16,7 @@ import pyarrow as pa
 from duckdb import sqltypes
 
 from laminar_pg import errcodes
-from laminar_pg.errors import SqlError
+from laminar_pg.errors import SqlError, error_for
 
 # SET on every new engine connection, so results match PostgreSQL (see FACTS.md).
 CONNECTION_SETUP = (
@@ -154,7 +154,35 @@ def duck_type_oid(t: Any) -> int:
     return oid
 
 
-_REFERENCED_COLUMN = re.compile(r'Referenced column "([^"]+)" (?:was )?not found')
+# DuckDB's error messages that have a PostgreSQL counterpart: (exception class, message
+# pattern, SQLSTATE, PostgreSQL's message). Pinned to DuckDB 2.0.x (pyproject.toml);
+# tests/e2e/test_errors.py checks each against a real PostgreSQL 15.
+_MESSAGE_RULES: list[tuple[type[Exception], re.Pattern[str], str, str]] = [
+    (duckdb.CatalogException, re.compile(r"Table with name (\S+) does not exist"),
+     "42P01", 'relation "{0}" does not exist'),
+    (duckdb.CatalogException, re.compile(r"(?:Scalar|Table|Aggregate) Function with name (\S+) "
+                                         r"does not exist"),
+     "42883", "function {0} does not exist"),
+    (duckdb.BinderException, re.compile(r'column "([^"]+)" must appear in the GROUP BY clause'),
+     "42803", 'column "{0}" must appear in the GROUP BY clause or be used in an aggregate '
+     "function"),
+    (duckdb.BinderException, re.compile(r'Ambiguous reference to column name "([^"]+)"'),
+     "42702", 'column reference "{0}" is ambiguous'),
+    (duckdb.BinderException, re.compile(r'Referenced table "([^"]+)" not found'),
+     "42P01", 'missing FROM-clause entry for table "{0}"'),
+    (duckdb.BinderException, re.compile(r'Referenced column "([^"]+)" (?:was )?not found'),
+     "42703", 'column "{0}" does not exist'),
+    (duckdb.InvalidInputException, re.compile(r"More than one row returned by a subquery"),
+     "21000", "more than one row returned by a subquery used as an expression"),
+    (duckdb.ConversionException, re.compile(r'field value out of range: "([^"]+)"'),
+     "22008", 'date/time field value out of range: "{0}"'),
+    (duckdb.ConversionException, re.compile(r"Could not convert string '([^']*)' to (\w+)"),
+     "22P02", 'invalid input syntax for type {1}: "{0}"'),
+    (duckdb.OutOfRangeException, re.compile(r"Overflow in \w+ of (INT\d+)"),
+     "22003", "{0} out of range"),
+]
+_PG_TYPE_NAMES = {"INT16": "smallint", "INT32": "integer", "INT64": "bigint",
+                  "DOUBLE": "double precision", "FLOAT": "real", "BOOL": "boolean"}
 
 
 def translate_error(exc: Exception) -> SqlError:
@@ -166,6 +194,10 @@ def translate_error(exc: Exception) -> SqlError:
     message = message.split("\n")[0].strip()
     if "Division by zero" in message or "division by zero" in message:
         return errcodes.DivisionByZero("division by zero")
+    for kind, pattern, sqlstate, template in _MESSAGE_RULES:
+        if isinstance(exc, kind) and (match := pattern.search(message)) is not None:
+            groups = [_PG_TYPE_NAMES.get(g, g) for g in match.groups()]
+            return error_for(sqlstate, template.format(*groups))
     if isinstance(exc, duckdb.InterruptException):
         return errcodes.QueryCanceled("canceling statement due to user request")
     if isinstance(exc, duckdb.ParserException):
@@ -177,9 +209,6 @@ def translate_error(exc: Exception) -> SqlError:
             return errcodes.UndefinedFunction(message)
         return errcodes.UndefinedObject(message)
     if isinstance(exc, duckdb.BinderException):
-        column = _REFERENCED_COLUMN.search(message)
-        if column is not None:
-            return errcodes.UndefinedColumn(f'column "{column.group(1)}" does not exist')
         if "No function matches" in message:
             return errcodes.UndefinedFunction(message)
         return errcodes.SyntaxErrorOrAccessRuleViolation(message)
