@@ -185,6 +185,7 @@ class PgSession:
 
     async def prepare(self, sql: str, param_oids: Sequence[int]) -> PreparedStatement:
         statement = parse_one_statement(sql)
+        self._refuse_in_failed_block(statement.ast)  # as exec_parse_message does
         prepared = PreparedStatement(sql, statement, tuple(param_oids))
         if statement.ast is not None and isinstance(statement.ast, QUERY_TYPES):
             prepared.plan = self._plan(statement.ast, param_oids, statement.text)
@@ -207,10 +208,7 @@ class PgSession:
         assert isinstance(prepared, PreparedStatement)
         tree = prepared.statement.ast
         assert tree is not None
-        if self._status == "E" and not isinstance(tree, (exp.Commit, exp.Rollback)):
-            raise errcodes.InFailedSqlTransaction(
-                "current transaction is aborted, commands ignored until end of transaction block"
-            )
+        self._refuse_in_failed_block(tree)
         self._cancel.clear()
         self._cancel_reason = "user request"
         self.current_query = prepared.statement.text
@@ -227,6 +225,12 @@ class PgSession:
         finally:
             if timer is not None:
                 timer.cancel()
+
+    def _refuse_in_failed_block(self, tree: exp.Expr | None) -> None:
+        if self._status == "E" and not isinstance(tree, (exp.Commit, exp.Rollback)):
+            raise errcodes.InFailedSqlTransaction(
+                "current transaction is aborted, commands ignored until end of transaction block"
+            )
 
     def _arm_statement_timeout(self) -> asyncio.TimerHandle | None:
         """statement_timeout (ms, or with a unit): cancel the statement when it expires."""

@@ -87,6 +87,12 @@ CONVERSATIONS = {
         [m.Query("COMMIT")],
         [m.Query("COMMIT")],
     ],
+    "parse_in_failed_block": [
+        [m.Query("BEGIN; SELECT 1/0")],
+        [m.Parse("s1", "SELECT 1"), m.Sync()],
+        [m.Parse("", "ROLLBACK"), m.Bind("", ""), m.Execute("", 0), m.Sync()],
+        [m.Parse("s1", "SELECT 1"), m.Sync()],
+    ],
     "multi_statement_error": [
         [m.Query("SELECT 1; SELECT 1/0; SELECT 2")],
         [m.Query("")],
