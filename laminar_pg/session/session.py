@@ -87,9 +87,9 @@ class Cursor:
     exhausted: bool = False
     in_block: bool = False  # declared in the transaction block still open
 
-    async def take(self, count: int | None) -> list[pa.RecordBatch]:
-        """The next `count` rows (None: all) as batches."""
-        out: list[pa.RecordBatch] = []
+    async def take(self, count: int | None) -> AsyncIterator[pa.RecordBatch]:
+        """The next `count` rows (None: all), streamed: FETCH ALL of a large cursor never
+        holds its rows in memory at once."""
         want = count
         while want is None or want > 0:
             if self.pending:
@@ -102,11 +102,10 @@ class Cursor:
             if want is not None and batch.num_rows > want:
                 self.pending.insert(0, batch.slice(want))
                 batch = batch.slice(0, want)
-            out.append(batch)
             self.position += batch.num_rows
             if want is not None:
                 want -= batch.num_rows
-        return out
+            yield batch
 
 
 class PgSession:
@@ -665,11 +664,12 @@ class PgSession:
             )
         if count is not None and count < 0:
             raise errcodes.FeatureNotSupported("cursor can only scan forward")
-        batches = await cursor.take(count)
-        moved = sum(b.num_rows for b in batches)
         if tree.args.get("move"):
+            moved = 0
+            async for batch in cursor.take(count):
+                moved += batch.num_rows
             return CommandResult(f"MOVE {moved}")
-        return RowsResult(cursor.columns, _many(batches), tag_prefix="FETCH")
+        return RowsResult(cursor.columns, cursor.take(count), tag_prefix="FETCH")
 
     async def _close_cursor(self, tree: ast.CloseCursor, params: Sequence[Any]) -> Result:
         name = tree.this
