@@ -7,6 +7,8 @@ It implements `laminar_pg.wire.session.Session`; the wire never sees anything el
 from __future__ import annotations
 
 import asyncio
+import functools
+import zoneinfo
 import datetime
 import decimal
 import threading
@@ -124,6 +126,7 @@ class PgSession:
         # own, and the next query takes an idle one (made on demand) from here.
         self._engines: list[Any] = []
         self._idle_engines: list[Any] = []
+        self._engine_zones: dict[int, str] = {}  # engine connection -> its TimeZone
         self.sql_prepared: dict[str, PreparedStatement] = {}
         self.cursors: dict[str, Cursor] = {}
         self.current_query: str | None = None
@@ -214,7 +217,10 @@ class PgSession:
         self.settings.begin()  # the implicit transaction of a statement, or the block's
         timer = self._arm_statement_timeout()
         try:
-            return await self._dispatch(prepared, tree, params)
+            result = await self._dispatch(prepared, tree, params)
+            if isinstance(result, RowsResult):
+                result.timezone = session_zone(self.settings.values["timezone"])
+            return result
         except Exception:
             if self._status == "T":
                 self._status = "E"
@@ -378,6 +384,10 @@ class PgSession:
             return RowsResult(columns, _many(batches))
         duck_params = [to_engine_value(p) for p in params]
         duck = self._take_engine()
+        zone = self.settings.values["timezone"]
+        if self._engine_zones.get(id(duck), "UTC") != zone:  # timestamptz arithmetic, casts
+            duck.execute(f"SET TimeZone = '{zone}'")  # a validated IANA zone name
+            self._engine_zones[id(duck)] = zone
         try:
             for name in plan.session_relations:
                 duck.register(SESSION_RELATION_PREFIX + name, self.session_relation(name))
@@ -795,6 +805,12 @@ def to_engine_value(value: Any) -> Any:
     if isinstance(value, list):
         return [to_engine_value(v) for v in value]
     return value
+
+
+@functools.lru_cache(maxsize=64)
+def session_zone(name: str) -> datetime.tzinfo | None:
+    """The TimeZone setting as a tzinfo (None for UTC, the encoders' default)."""
+    return None if name == "UTC" else zoneinfo.ZoneInfo(name)
 
 
 def describe_sample(oid: int) -> Any:

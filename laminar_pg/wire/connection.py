@@ -431,7 +431,9 @@ class Connection:
                     portal = Portal(prepared=None, params=[], result_formats=tuple(formats))  # type: ignore[arg-type]
                 portal.rows = result
                 portal.batches = aiter(result.batches)
-                portal.encoder = RowEncoder([c.type_oid for c in result.columns], formats)
+                portal.encoder = RowEncoder(
+                    [c.type_oid for c in result.columns], formats, result.timezone
+                )
                 await self.send_rows(portal, max_rows)
         elif isinstance(result, CopyInResult):
             await self.copy_in(result)
@@ -474,7 +476,7 @@ class Connection:
         """COPY ... TO STDOUT: one CopyData per row; the binary header rides on the first
         message and the trailer goes alone, as PostgreSQL's copyto.c sends them."""
         assert result.copy is not None
-        encoder = CopyEncoder(result.copy, result.columns)
+        encoder = CopyEncoder(result.copy, result.columns, result.timezone)
         fmt = encoder.overall_format
         self.send(m.CopyOutResponse(fmt, (fmt,) * len(result.columns)))
         prefix = encoder.header()

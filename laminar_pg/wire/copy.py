@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from datetime import tzinfo
 
 import pyarrow as pa
 
@@ -28,12 +29,14 @@ _TEXT_ESCAPES = {
 
 
 class CopyEncoder:
-    def __init__(self, copy: CopyFormat, columns: Sequence[Column]) -> None:
+    def __init__(
+        self, copy: CopyFormat, columns: Sequence[Column], tz: tzinfo | None = None
+    ) -> None:
         self.copy = copy
         self.columns = list(columns)
         fmt = 1 if copy.format == "binary" else 0
         self.overall_format = fmt
-        self._encoders = [types.column_encoder(c.type_oid, fmt) for c in columns]
+        self._encoders = [types.column_encoder(c.type_oid, fmt, tz=tz) for c in columns]
         self._text_escapes = dict(_TEXT_ESCAPES)
         if copy.format == "text" and len(copy.delimiter) == 1:
             self._text_escapes.setdefault(ord(copy.delimiter), "\\" + copy.delimiter)

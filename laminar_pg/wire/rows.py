@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from datetime import tzinfo
 
 import pyarrow as pa
 
@@ -28,9 +29,13 @@ class RowEncoder:
 
     __slots__ = ("_encoders", "_head")
 
-    def __init__(self, type_oids: Sequence[int], formats: Sequence[int]) -> None:
+    def __init__(
+        self, type_oids: Sequence[int], formats: Sequence[int], tz: tzinfo | None = None
+    ) -> None:
         fmts = list(formats) if formats else [0] * len(type_oids)
-        self._encoders = [types.column_encoder(oid, f) for oid, f in zip(type_oids, fmts, strict=True)]
+        self._encoders = [
+            types.column_encoder(oid, f, tz=tz) for oid, f in zip(type_oids, fmts, strict=True)
+        ]
         self._head = struct.pack("!h", len(type_oids))
 
     def data_rows(self, batch: pa.RecordBatch) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -61,6 +62,8 @@ class RowsResult:
     copy: CopyFormat | None = None
     # Set when the row count in the tag is not the number of rows sent (e.g. MOVE).
     tag_override: str | None = None
+    # The session's TimeZone: timestamptz values are rendered in it (None: UTC).
+    timezone: tzinfo | None = None
 
 
 class CopyInSink(Protocol):
