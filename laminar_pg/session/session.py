@@ -7,11 +7,11 @@ It implements `laminar_pg.wire.session.Session`; the wire never sees anything el
 from __future__ import annotations
 
 import asyncio
-import functools
-import zoneinfo
 import datetime
 import decimal
+import functools
 import threading
+import zoneinfo
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
