@@ -55,7 +55,6 @@ _SETTINGS = [
     Setting("default_transaction_isolation", "read committed"),
     Setting("transaction_read_only", "off"),
     Setting("bytea_output", "hex", choices=("hex",)),
-    Setting("datestyle", "ISO, MDY"),
     Setting("max_identifier_length", "63", read_only=True),
     Setting("max_index_keys", "32", read_only=True),
     Setting("block_size", "8192", read_only=True),
@@ -80,7 +79,7 @@ _SETTINGS = [
     Setting("password_encryption", "scram-sha-256"),
 ]
 # DateStyle appears twice above only so that lookups are case-insensitive below.
-SETTINGS: dict[str, Setting] = {s.name.lower(): s for s in _SETTINGS if s.name != "datestyle"}
+SETTINGS: dict[str, Setting] = {s.name.lower(): s for s in _SETTINGS}
 
 
 def canonical_name(name: str) -> str:
@@ -187,6 +186,22 @@ class SessionSettings:
         return out
 
 
+def _datestyle(value: str) -> str:
+    """Only ISO output is built; the field order (MDY / DMY / YMD) is kept."""
+    parts = [p.strip().upper() for p in value.replace(" ", ",").split(",") if p.strip()]
+    styles = [p for p in parts if p in ("ISO", "SQL", "POSTGRES", "GERMAN")]
+    orders = [p for p in parts if p in ("MDY", "DMY", "YMD", "US", "EUROPEAN", "NONEUROPEAN")]
+    if len(styles) + len(orders) != len(parts) or not parts:
+        raise errcodes.InvalidParameterValue(f'invalid value for parameter "DateStyle": "{value}"')
+    if any(style != "ISO" for style in styles):
+        raise errcodes.FeatureNotSupported(
+            f'DateStyle "{value}" is not supported: laminar_pg writes dates in ISO style only'
+        )
+    order = {"US": "MDY", "NONEUROPEAN": "MDY", "EUROPEAN": "DMY"}.get(
+        orders[-1], orders[-1]) if orders else "MDY"
+    return f"ISO, {order}"
+
+
 def normalise(setting: Setting, value: str) -> str:
     """Validate what we must (encodings, time zones) and canonicalise as PostgreSQL does."""
     key = setting.name.lower()
@@ -213,7 +228,7 @@ def normalise(setting: Setting, value: str) -> str:
             ) from exc
         return value
     if key == "datestyle":
-        return value if value.upper().startswith("ISO") else "ISO, MDY"
+        return _datestyle(value)
     if setting.choices and value.lower() not in (c.lower() for c in setting.choices):
         raise errcodes.InvalidParameterValue(
             f'invalid value for parameter "{setting.name}": "{value}"',
