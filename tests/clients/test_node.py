@@ -58,7 +58,7 @@ def node_run(server: LaminarServer) -> NodeRun:
 
 
 def test_script_runs_every_check(node_run: NodeRun) -> None:
-    names = [c if isinstance(c, str) else c.values[0] for c in CHECKS]  # type: ignore[attr-defined]
+    names = [c if isinstance(c, str) else c.values[0] for c in CHECKS]
     assert sorted(node_run.outcomes) == sorted(names), node_run.output
     # Exit code 0 exactly when every check passed, 1 when some failed (2 = could not connect).
     expected = 0 if all(s == "ok" for s in node_run.outcomes.values()) else 1

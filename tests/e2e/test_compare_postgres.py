@@ -61,7 +61,7 @@ def summary(msg: object) -> str:
     return type(msg).__name__
 
 
-CONVERSATIONS = {
+CONVERSATIONS: dict[str, list[list[object]]] = {
     "max_rows": [
         [m.Query("BEGIN")],
         [

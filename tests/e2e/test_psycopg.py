@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -15,12 +17,12 @@ from laminar_pg.testing.server import LaminarServer
 
 
 @pytest.fixture
-def conn(server: LaminarServer):  # type: ignore[no-untyped-def]
+def conn(server: LaminarServer) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(server.dsn, autocommit=True) as c:
         yield c
 
 
-def test_connects_and_reports_parameters(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_connects_and_reports_parameters(conn: psycopg.Connection) -> None:
     assert conn.info.server_version == 150000
     assert conn.info.parameter_status("server_encoding") == "UTF8"
     assert conn.info.parameter_status("integer_datetimes") == "on"
@@ -29,19 +31,19 @@ def test_connects_and_reports_parameters(conn: psycopg.Connection) -> None:  # t
     assert conn.info.backend_pid > 0
 
 
-def test_select_expressions_text_and_binary(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_select_expressions_text_and_binary(conn: psycopg.Connection) -> None:
     for binary in (False, True):
         cur = conn.cursor(binary=binary)
         row = cur.execute("SELECT 1, 2::int8, 'x'::text, 1.5::float8, true, NULL::int4").fetchone()
         assert row == (1, 2, "x", 1.5, True, None)
-        assert [d.name for d in cur.description] == [
+        assert [d.name for d in cur.description or []] == [
             "?column?", "int8", "text", "float8", "bool", "int4"
         ]
 
 
-def test_column_names_follow_postgres(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_column_names_follow_postgres(conn: psycopg.Connection) -> None:
     cur = conn.execute("SELECT 1 AS a, version(), current_database(), 7/2, 1 + 1")
-    assert [d.name for d in cur.description] == [
+    assert [d.name for d in cur.description or []] == [
         "a", "version", "current_database", "?column?", "?column?"
     ]
     a, version, db, half, two = cur.fetchone()  # type: ignore[misc]
@@ -52,7 +54,7 @@ def test_column_names_follow_postgres(conn: psycopg.Connection) -> None:  # type
     assert two == 2
 
 
-def test_parameters_round_trip(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_parameters_round_trip(conn: psycopg.Connection) -> None:
     values = [
         42,
         -(2**40),
@@ -72,13 +74,13 @@ def test_parameters_round_trip(conn: psycopg.Connection) -> None:  # type: ignor
             assert got is not None and got[0] == value, (binary, value, got)
 
 
-def test_values_and_generate_series(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_values_and_generate_series(conn: psycopg.Connection) -> None:
     assert conn.execute("VALUES (1, 'a'), (2, 'b')").fetchall() == [(1, "a"), (2, "b")]
     rows = conn.execute("SELECT * FROM generate_series(1, 5) AS g(x) WHERE x % 2 = 1").fetchall()
     assert rows == [(1,), (3,), (5,)]
 
 
-def test_large_result_streams(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_large_result_streams(conn: psycopg.Connection) -> None:
     total = conn.execute("SELECT count(*), sum(x) FROM generate_series(1, 200000) g(x)").fetchone()
     assert total == (200000, 20000100000)
     cur = conn.execute("SELECT x, x * 2 FROM generate_series(1, 50000) g(x)")
@@ -87,7 +89,7 @@ def test_large_result_streams(conn: psycopg.Connection) -> None:  # type: ignore
     assert cur.rowcount == 50000
 
 
-def test_errors_leave_connection_usable(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_errors_leave_connection_usable(conn: psycopg.Connection) -> None:
     with pytest.raises(errors.SyntaxError) as info:
         conn.execute("SELEC 1")
     assert info.value.sqlstate == "42601"
@@ -99,11 +101,15 @@ def test_errors_leave_connection_usable(conn: psycopg.Connection) -> None:  # ty
 
 def test_transactions(server: LaminarServer) -> None:
     with psycopg.connect(server.dsn) as conn:  # not autocommit: psycopg sends BEGIN
+        statuses = []
         conn.execute("SELECT 1")
-        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        statuses.append(conn.info.transaction_status)
         with pytest.raises(errors.DivisionByZero):
             conn.execute("SELECT 1 / 0")
-        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+        statuses.append(conn.info.transaction_status)
+        assert statuses == [
+            psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR
+        ]
         with pytest.raises(errors.InFailedSqlTransaction):
             conn.execute("SELECT 1")
         conn.rollback()
@@ -112,7 +118,7 @@ def test_transactions(server: LaminarServer) -> None:
         conn.commit()
 
 
-def test_set_show_reset(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_set_show_reset(conn: psycopg.Connection) -> None:
     conn.execute("SET application_name = 'tour'")
     assert conn.info.parameter_status("application_name") == "tour"
     assert conn.execute("SHOW application_name").fetchone() == ("tour",)
@@ -140,13 +146,13 @@ def test_server_side_cursor(server: LaminarServer) -> None:
             assert cur.fetchall() == [(i,) for i in range(5, 11)]
 
 
-def test_pipeline_mode(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_pipeline_mode(conn: psycopg.Connection) -> None:
     with conn.pipeline():
         curs = [conn.execute("SELECT %s::int4 * 2", [i]) for i in range(50)]
     assert [c.fetchone()[0] for c in curs] == [i * 2 for i in range(50)]  # type: ignore[index]
 
 
-def test_prepared_statements(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_prepared_statements(conn: psycopg.Connection) -> None:
     for i in range(10):
         assert conn.execute("SELECT %s::int8 + 1", [i], prepare=True).fetchone() == (i + 1,)
     conn.execute("PREPARE p(int4) AS SELECT $1 * 10")
@@ -156,7 +162,7 @@ def test_prepared_statements(conn: psycopg.Connection) -> None:  # type: ignore[
         conn.execute("EXECUTE p(4)")
 
 
-def test_copy_out_text_csv_binary(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_copy_out_text_csv_binary(conn: psycopg.Connection) -> None:
     cur = conn.cursor()
     with cur.copy("COPY (SELECT x, 'a\tb' AS t, NULL::int4 AS n FROM generate_series(1, 3) g(x)) TO STDOUT") as copy:
         data = b"".join(bytes(chunk) for chunk in copy)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -12,7 +14,7 @@ from laminar_pg.testing.server import LaminarServer
 
 
 @pytest.fixture
-def conn(server: LaminarServer):  # type: ignore[no-untyped-def]
+def conn(server: LaminarServer) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(server.dsn, autocommit=True) as c:
         yield c
 
@@ -31,12 +33,12 @@ def test_queries_run_while_a_cursor_is_open(server: LaminarServer) -> None:
             assert first + cur.fetchmany(2) == [(1,), (2,), (3,), (4,)]
 
 
-def test_array_parameters(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_array_parameters(conn: psycopg.Connection) -> None:
     assert conn.execute("SELECT 2 = ANY(%s)", ([1, 2],)).fetchone() == (True,)
     assert conn.execute("SELECT %s::int4[]", ([1, None],)).fetchone() == ([1, None],)
 
 
-def test_generate_series_alias_names_the_column(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_generate_series_alias_names_the_column(conn: psycopg.Connection) -> None:
     cur = conn.execute("SELECT g FROM generate_series(1, 3) g")
     assert cur.fetchall() == [(1,), (2,), (3,)]
     assert cur.description is not None and cur.description[0].type_code == 23
@@ -55,7 +57,7 @@ def test_reset_returns_to_startup_values(server: LaminarServer) -> None:
         assert c.info.parameter_status("application_name") == "myapp"
 
 
-def test_statement_timeout_cancels(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_statement_timeout_cancels(conn: psycopg.Connection) -> None:
     conn.execute("SET statement_timeout = '300ms'")
     started = time.monotonic()
     with pytest.raises(errors.QueryCanceled, match="statement timeout"):
@@ -67,7 +69,7 @@ def test_statement_timeout_cancels(conn: psycopg.Connection) -> None:  # type: i
         conn.execute("SET statement_timeout = 'soon'")
 
 
-def test_hold_cursor_of_a_rolled_back_block_is_gone(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_hold_cursor_of_a_rolled_back_block_is_gone(conn: psycopg.Connection) -> None:
     conn.execute("BEGIN")
     conn.execute("DECLARE h CURSOR WITH HOLD FOR SELECT 1")
     conn.execute("ROLLBACK")
@@ -108,18 +110,18 @@ def test_notice_comes_before_its_command_complete(server: LaminarServer) -> None
         ("COPY (SELECT 1 AS a, 'q' AS b) TO STDOUT (FORMAT csv, FORCE_QUOTE (b))", b'1,"q"\n'),
     ],
 )
-def test_copy_option_forms(conn: psycopg.Connection, sql: str, expected: bytes) -> None:  # type: ignore[type-arg]
+def test_copy_option_forms(conn: psycopg.Connection, sql: str, expected: bytes) -> None:
     with conn.cursor().copy(sql) as copy:
         assert b"".join(bytes(block) for block in copy) == expected
 
 
-def test_copy_with_binary_legacy_form(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_copy_with_binary_legacy_form(conn: psycopg.Connection) -> None:
     with conn.cursor().copy("COPY (SELECT 7::int4) TO STDOUT WITH BINARY") as copy:
         data = b"".join(bytes(block) for block in copy)
     assert data.startswith(b"PGCOPY\n\xff\r\n\x00")
 
 
-def test_settings_follow_transactions(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def test_settings_follow_transactions(conn: psycopg.Connection) -> None:
     def show(name: str = "application_name") -> str:
         row = conn.execute(f"SHOW {name}").fetchone()
         assert row is not None
