@@ -494,11 +494,11 @@ class PgSession:
                  pa.array([""] * len(rows))],
                 names=["name", "setting", "description"],
             )
-            return RowsResult(_SHOW_ALL_COLUMNS, _one(batch), tag_override="SHOW")
+            return RowsResult(_SHOW_ALL_COLUMNS, _many([batch]), tag_override="SHOW")
         value = self.settings.get(name)
         column = canonical_name(name)
         batch = pa.record_batch([pa.array([value])], names=[column])
-        return RowsResult((Column(column, 25),), _one(batch), tag_override="SHOW")
+        return RowsResult((Column(column, 25),), _many([batch]), tag_override="SHOW")
 
     async def _reset(self, tree: ast.ResetVariable, params: Sequence[Any]) -> Result:
         name = str(tree.this)
@@ -631,7 +631,7 @@ class PgSession:
         rows: list[Any] = []
         async for batch in result.batches:
             rows.extend(batch.to_pylist())
-        return [from_engine_value(v) for v in rows[0].values()]
+        return list(rows[0].values())
 
     async def _declare(self, tree: ast.DeclareCursor, params: Sequence[Any]) -> Result:
         name = str(tree.this)
@@ -787,10 +787,6 @@ def _relation(duck: Any, sql: str, params: list[Any]) -> Any:
     return rel
 
 
-async def _one(batch: pa.RecordBatch) -> AsyncIterator[pa.RecordBatch]:
-    yield batch
-
-
 async def _many(batches: list[pa.RecordBatch]) -> AsyncIterator[pa.RecordBatch]:
     for b in batches:
         yield b
@@ -820,10 +816,6 @@ def describe_sample(oid: int) -> Any:
     others are cast explicitly, so NULL does.
     """
     return decimal.Decimal(0) if oid == 1700 else None
-
-
-def from_engine_value(value: Any) -> Any:
-    return value
 
 
 def _statement_name(tree: exp.Expr) -> str:

@@ -4,24 +4,13 @@ the same messages (where the answer does not depend on the server's identity).""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import pytest
 
-from laminar_pg.testing.postgres import PostgresServer, postgres_unavailable_reason, start_postgres
+from laminar_pg.testing.postgres import PostgresServer
 from laminar_pg.testing.server import LaminarServer
 from laminar_pg.wire import codec
 from laminar_pg.wire import messages as m
-
-pytestmark = pytest.mark.skipif(
-    postgres_unavailable_reason() is not None, reason=str(postgres_unavailable_reason())
-)
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    with start_postgres() as pg:
-        yield pg
 
 
 def conversation(host: str, port: int, user: str, *batches: list[object]) -> list[list[str]]:

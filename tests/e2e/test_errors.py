@@ -3,17 +3,11 @@ each case runs on laminar_pg and on a real PostgreSQL 15 and the two must agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 
-from laminar_pg.testing.postgres import PostgresServer, postgres_unavailable_reason, start_postgres
+from laminar_pg.testing.postgres import PostgresServer
 from laminar_pg.testing.server import LaminarServer
-
-pytestmark = pytest.mark.skipif(
-    postgres_unavailable_reason() is not None, reason=str(postgres_unavailable_reason())
-)
 
 CASES = [
     "SELECT * FROM nosuch",
@@ -27,12 +21,6 @@ CASES = [
     "SELECT 2147483647::int + 1",
     "SELECT 1 / 0",
 ]
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    with start_postgres() as pg:
-        yield pg
 
 
 def error_of(dsn: str, sql: str) -> tuple[str | None, str]:

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 
-from laminar_pg.testing.postgres import PostgresServer, postgres_unavailable_reason, start_postgres
+from laminar_pg.testing.postgres import PostgresServer
 from laminar_pg.testing.server import LaminarServer
-
-pytestmark = pytest.mark.skipif(
-    postgres_unavailable_reason() is not None, reason=str(postgres_unavailable_reason())
-)
 
 QUERIES = [
     "SELECT '2024-01-01 12:00:00+00'::timestamptz::text",
@@ -20,12 +14,6 @@ QUERIES = [
     "SELECT '2024-01-01 12:00'::timestamp::text",
 ]
 ZONES = ["UTC", "Asia/Kolkata", "America/New_York", "Europe/Paris"]
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    with start_postgres() as pg:
-        yield pg
 
 
 def answers(dsn: str, zone: str) -> list[object]:
