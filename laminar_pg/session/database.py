@@ -1,15 +1,26 @@
-"""The state every session shares: configuration, the SQL engine, process ids."""
+"""The state every session shares: configuration, the SQL engine, the change log, the
+catalog, process ids."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import structlog
+
+from laminar_pg.catalog.objects import Catalog
 from laminar_pg.config import Config
-from laminar_pg.session import engine
+from laminar_pg.session import engine, tables
+from laminar_pg.storage.log import ChangeLog, ChangeOp
+
+log = structlog.get_logger("laminar_pg.database")
+
+PUBLIC_SCHEMA_OID = 2200  # PostgreSQL's OID of the public namespace
 
 
 class Database:
@@ -22,10 +33,51 @@ class Database:
         # keeps a few long queries from queueing everyone else's.
         self.executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="sql")
         self._pids = itertools.count((os.getpid() % 10000) * 100000 + 1)
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log = ChangeLog(config.data_dir / "log")
+        self.catalog = Catalog()
+        # One writing transaction at a time: the engine then never refuses a COMMIT for a
+        # conflict after its log record is written (see docs/architecture.md, "Tables").
+        self.write_lock = asyncio.Lock()
+        self.applied_lsn = 0
+        try:
+            self._recover()
+        except BaseException:
+            self.log.close()
+            raise
+
+    def _recover(self) -> None:
+        """Rebuild the tables and the catalog from the change log, record by record."""
+        started = time.perf_counter()
+        duck = engine.new_connection(self.duck)
+        self.catalog.apply(PUBLIC_SCHEMA_OID, "schema:public")
+        count = rows = 0
+        for record in self.log.records():
+            duck.execute("BEGIN TRANSACTION")
+            try:
+                for op in record.ops:
+                    tables.apply_op(duck, self.catalog, op)
+                    if isinstance(op, ChangeOp):
+                        rows += op.batch.num_rows
+                duck.execute("COMMIT")
+            except Exception:
+                duck.execute("ROLLBACK")
+                raise
+            self.applied_lsn = record.lsn
+            count += 1
+        tables.advance_sequences(duck, self.catalog)
+        duck.close()
+        if count:
+            log.info("recovered", records=count, rows=rows, lsn=self.applied_lsn,
+                     seconds=round(time.perf_counter() - started, 3))
 
     def next_process_id(self) -> tuple[int, int]:
         return next(self._pids) & 0x7FFFFFFF, secrets.randbits(31)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.log.close()
         self.duck.close()
+
+    def engine_connection(self) -> Any:
+        return engine.new_connection(self.duck)

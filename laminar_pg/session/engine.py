@@ -23,6 +23,7 @@ CONNECTION_SETUP = (
     "SET integer_division = true",
     "SET default_null_order = 'nulls_last_on_asc_first_on_desc'",
     "SET TimeZone = 'UTC'",
+    "SET search_path = 'public'",
     "SET arrow_lossless_conversion = true",
 )
 
@@ -87,6 +88,7 @@ def _pg_sleep(seconds: float | None, pid: int | None) -> str:
 
 def open_engine() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
+    con.execute("CREATE SCHEMA public")  # PostgreSQL's default schema
     t = sqltypes
     udfs: list[tuple[str, Any, list[Any], Any]] = [
         ("laminar_pg_sleep", _pg_sleep, [t.DOUBLE, t.BIGINT], t.VARCHAR),
@@ -138,6 +140,14 @@ _DUCK_OIDS = {
 _ARRAY_OIDS = {16: 1000, 17: 1001, 21: 1005, 23: 1007, 20: 1016, 25: 1009, 700: 1021,
                701: 1022, 1700: 1231, 1082: 1182, 1083: 1183, 1114: 1115, 1184: 1185,
                1186: 1187, 2950: 2951, 114: 199}
+
+
+def duck_type_name_oid(name: str) -> int:
+    """The PostgreSQL type OID for a DuckDB type name (duckdb_columns().data_type)."""
+    try:
+        return duck_type_oid(duckdb.sqltype(name))
+    except Exception:
+        return 25
 
 
 def duck_type_oid(t: Any) -> int:

@@ -164,8 +164,13 @@ def substitute_session_functions(tree: exp.Expr, values: SessionValues) -> exp.E
     return tree.transform(repl, copy=False)
 
 
-def infer_param_types(tree: exp.Expr, given: Sequence[int]) -> tuple[int, ...]:
-    """Parameter OIDs: the client's where given, else from the context ($1::int4 -> int4).
+def infer_param_types(
+    tree: exp.Expr, given: Sequence[int], columns: dict[str, int] | None = None,
+    positional: dict[int, int] | None = None,
+) -> tuple[int, ...]:
+    """Parameter OIDs: the client's where given, else from the context ($1::int4 -> int4,
+    `col = $1` -> the column's type when `columns` maps the statement's column names to
+    OIDs, `positional` what an INSERT's target columns give).
 
     Untyped parameters that nothing constrains become text, as in PostgreSQL.
     """
@@ -185,10 +190,14 @@ def infer_param_types(tree: exp.Expr, given: Sequence[int]) -> tuple[int, ...]:
                                  exp.Sub, exp.Mul, exp.Div)):
             other = parent.expression if parent.this is param else parent.this
             oid = literal_oid(other)
+            if not oid and columns and isinstance(other, exp.Column):
+                oid = columns.get(other.name, UNKNOWN)
             if oid:
                 found.setdefault(index, oid)
         elif isinstance(parent, exp.Limit | exp.Offset):
             found.setdefault(index, 20)
+    for index, oid in (positional or {}).items():
+        found.setdefault(index, oid)
     out = []
     for i in range(1, count + 1):
         oid = given[i - 1] if i <= len(given) else UNKNOWN
@@ -258,15 +267,34 @@ def is_constant(tree: exp.Expr) -> bool:
     return True
 
 
+def prepare_tree(
+    tree: exp.Expr, given_oids: Sequence[int], values: SessionValues,
+    columns: dict[str, int] | None = None, positional: dict[int, int] | None = None,
+) -> tuple[exp.Expr, tuple[int, ...]]:
+    """A statement other than a query (INSERT, UPDATE, DELETE, their sources) rewritten
+    for DuckDB, still as a tree: session functions, typed parameters, literals."""
+    tree = tree.copy()
+    param_oids = infer_param_types(tree, given_oids, columns, positional)
+    tree = substitute_session_functions(tree, values)
+    _cast_params(tree, param_oids)
+    _int4_generate_series(tree)
+    _array_literals(tree)
+    _numeric_casts(tree)
+    _map_types(tree)
+    _replace_now(tree)
+    return tree, param_oids
+
+
 def plan_query(
     tree: exp.Expr,
     given_oids: Sequence[int],
     values: SessionValues,
     session_relations: frozenset[str] = frozenset(),
+    columns: dict[str, int] | None = None,
 ) -> QueryPlan:
     """Prepare a read-only query (SELECT, VALUES, set operations) for DuckDB."""
     tree = tree.copy()
-    param_oids = infer_param_types(tree, given_oids)
+    param_oids = infer_param_types(tree, given_oids, columns)
     if isinstance(tree, exp.Values):
         tree = _values_as_select(tree)
     overrides: dict[int, int] = {}

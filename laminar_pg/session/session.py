@@ -20,23 +20,28 @@ import pyarrow as pa
 from sqlglot import exp
 
 from laminar_pg import __version__, errcodes
+from laminar_pg.catalog.objects import Catalog
 from laminar_pg.errors import SqlError
-from laminar_pg.session import engine
+from laminar_pg.session import engine, tables
+from laminar_pg.session.copy_in import CopyInCollector
 from laminar_pg.session.database import Database
 from laminar_pg.session.query import (
     SESSION_RELATION_PREFIX,
     QueryPlan,
     SessionValues,
     engine_type,
+    infer_param_types,
     plan_query,
 )
 from laminar_pg.session.settings import SessionSettings, canonical_name, parse_timeout
+from laminar_pg.session.writes import WRITE_TYPES, Writes
 from laminar_pg.sql import ast
 from laminar_pg.sql.script import Statement, parse_one_statement, parse_script
 from laminar_pg.wire.session import (
     Column,
     CommandResult,
     CopyFormat,
+    CopyInResult,
     Description,
     Notice,
     Prepared,
@@ -126,12 +131,15 @@ class PgSession:
         # own, and the next query takes an idle one (made on demand) from here.
         self._engines: list[Any] = []
         self._idle_engines: list[Any] = []
-        self._engine_zones: dict[int, str] = {}  # engine connection -> its TimeZone
+        # engine connection -> its (TimeZone, search_path)
+        self._engine_zones: dict[int, tuple[str, str]] = {}
         self.sql_prepared: dict[str, PreparedStatement] = {}
         self.cursors: dict[str, Cursor] = {}
         self.current_query: str | None = None
         self._plans: dict[tuple[str, tuple[int, ...]], QueryPlan] = {}
         self._cancel_reason = "user request"
+        self.writes = Writes(self)
+        self._column_oids: dict[tuple[int, str, str], dict[str, int] | None] = {}
 
     # ---------------------------------------------------------------- Session protocol
 
@@ -192,6 +200,8 @@ class PgSession:
         if statement.ast is not None and isinstance(statement.ast, QUERY_TYPES):
             prepared.plan = self._plan(statement.ast, param_oids, statement.text)
             prepared.param_oids = prepared.plan.param_oids
+        elif statement.ast is not None and isinstance(statement.ast, WRITE_TYPES):
+            prepared.param_oids = self._dml_param_oids(statement.ast, param_oids)
         else:
             prepared.param_oids = tuple(oid or 25 for oid in param_oids)
         return prepared
@@ -272,10 +282,12 @@ class PgSession:
     async def sync(self) -> None:
         """End of a simple query or an extended-protocol Sync: outside a block, this ends
         the implicit transaction (rolled back if one of its statements failed)."""
-        if self._status == "I":
-            self.settings.end(committed=not self._implicit_failed)
+        failed = self._implicit_failed
         self._implicit_failed = False
         self.current_query = None
+        if self._status == "I":
+            self.settings.end(committed=not failed)
+            await self.writes.finish(commit=not failed)
 
     # engine.QueryContext, for the session functions that run inside the engine
     @property
@@ -292,6 +304,10 @@ class PgSession:
             self.settings.set(name, value)
 
     async def close(self) -> None:
+        try:
+            await self.writes.finish(commit=False)
+        except Exception:
+            pass
         engine.unregister_session(self.process_id)
         self.cursors.clear()
         self._duck = None
@@ -305,16 +321,99 @@ class PgSession:
         self, tree: exp.Expr, param_oids: Sequence[int], text: str | None = None
     ) -> QueryPlan:
         """Plans are cached per session by statement text and parameter types."""
+        columns = self._single_table_columns(tree) if "$" in (text or "$") else None
         if text is None:
-            return plan_query(tree, param_oids, self._values(), SESSION_RELATIONS)
+            return plan_query(tree, param_oids, self._values(), SESSION_RELATIONS, columns)
         key = (text, tuple(param_oids))
         plan = self._plans.get(key)
         if plan is None:
-            plan = plan_query(tree, param_oids, self._values(), SESSION_RELATIONS)
+            plan = plan_query(tree, param_oids, self._values(), SESSION_RELATIONS, columns)
             if len(self._plans) >= PLAN_CACHE_SIZE:
                 self._plans.pop(next(iter(self._plans)))
             self._plans[key] = plan
         return plan
+
+    def search_path(self) -> list[str]:
+        """The session's search_path as schema names ("$user" is the user's schema)."""
+        text = self.settings.get_or_none("search_path") or ""
+        names = []
+        for part in text.split(","):
+            name = part.strip().strip('"')
+            if name == "$user":
+                name = self.user
+            if name:
+                names.append(name)
+        return names
+
+    def _prepare_engine(self, duck: Any) -> None:
+        """Bring an engine connection to the session's TimeZone and search_path."""
+        zone = self.settings.values["timezone"]
+        schemas = ",".join(n for n in self.search_path()
+                           if self.db.catalog.find("schema", "", n) is not None) or "public"
+        state = (zone, schemas)
+        if self._engine_zones.get(id(duck), ("UTC", "public")) != state:
+            duck.execute(f"SET TimeZone = '{zone}'")  # a validated IANA zone name
+            duck.execute("SET search_path = " + "'" + schemas.replace("'", "''") + "'")
+            self._engine_zones[id(duck)] = state
+
+    def _describe_engine(self) -> Any:
+        state = self.writes.state
+        return state.duck if state is not None else self._duck
+
+    def _catalog(self) -> Catalog:
+        state = self.writes.state
+        return state.catalog if state is not None else self.db.catalog
+
+    def _table_column_oids(self, table: exp.Table) -> dict[str, int] | None:
+        """Column name -> type OID of a table the statement names (None: not a table)."""
+        catalog = self._catalog()
+        key = (catalog.version, table.db, table.name)
+        if key in self._column_oids:
+            return self._column_oids[key]
+        found = None
+        for schema in [table.db] if table.db else self.search_path():
+            obj = catalog.find("table", schema, table.name)
+            if obj is None:
+                continue
+            rows = self._describe_engine().execute(
+                "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = $1 "
+                "AND table_name = $2 ORDER BY column_index", [obj.schema, obj.name]).fetchall()
+            found = {name: engine.duck_type_name_oid(dtype) for name, dtype in rows}
+            break
+        if len(self._column_oids) > 256:
+            self._column_oids.clear()
+        self._column_oids[key] = found
+        return found
+
+    def _single_table_columns(self, tree: exp.Expr) -> dict[str, int] | None:
+        if not isinstance(tree, exp.Select) or tree.args.get("joins"):
+            return None
+        source = tree.args.get("from_")
+        table = source.this if isinstance(source, exp.From) else None
+        return self._table_column_oids(table) if isinstance(table, exp.Table) else None
+
+    def _dml_param_oids(self, tree: exp.Expr, given: Sequence[int]) -> tuple[int, ...]:
+        """Parameters of INSERT / UPDATE / DELETE typed by the columns they meet."""
+        schema_node = tree.this
+        table = schema_node.this if isinstance(schema_node, exp.Schema) else schema_node
+        columns = self._table_column_oids(table) if isinstance(table, exp.Table) else None
+        positional: dict[int, int] = {}
+        if columns and isinstance(tree, exp.Insert):
+            names = ([c.name for c in schema_node.expressions]
+                     if isinstance(schema_node, exp.Schema) else list(columns))
+            source = tree.expression
+            if isinstance(source, exp.Values):
+                for row in source.expressions:
+                    items = row.expressions if isinstance(row, exp.Tuple) else [row]
+                    for name, item in zip(names, items, strict=False):
+                        if isinstance(item, exp.Parameter) and item.name.isdigit():
+                            positional[int(item.name)] = columns.get(name, 0)
+        if columns and isinstance(tree, exp.Update):
+            for eq in tree.expressions:
+                if isinstance(eq, exp.EQ) and isinstance(eq.expression, exp.Parameter):
+                    if eq.expression.name.isdigit():
+                        positional[int(eq.expression.name)] = columns.get(eq.this.name, 0)
+        return infer_param_types(tree, given, columns, positional)
 
     def describe_cursor(self, name: str) -> Description | None:
         """A DECLAREd cursor is also a protocol-level portal (psycopg describes it)."""
@@ -359,6 +458,8 @@ class PgSession:
     ) -> Result:
         if isinstance(tree, QUERY_TYPES):
             return await self._run_query(prepared, params)
+        if isinstance(tree, WRITE_TYPES):
+            return await self.writes.run(tree, params, prepared.param_oids)
         handler = _HANDLERS.get(type(tree))
         if handler is not None:
             result: Result = await handler(self, tree, params)
@@ -383,19 +484,23 @@ class PgSession:
             columns, batches = plan.cached
             return RowsResult(columns, _many(batches))
         duck_params = [to_engine_value(p) for p in params]
-        duck = self._take_engine()
-        zone = self.settings.values["timezone"]
-        if self._engine_zones.get(id(duck), "UTC") != zone:  # timestamptz arithmetic, casts
-            duck.execute(f"SET TimeZone = '{zone}'")  # a validated IANA zone name
-            self._engine_zones[id(duck)] = zone
+        state = self.writes.state
+        # In a transaction that has written, queries read its engine transaction (and are
+        # read whole: the next statement needs the connection).
+        duck = state.duck if state is not None else self._take_engine()
         try:
+            self._prepare_engine(duck)
             for name in plan.session_relations:
                 duck.register(SESSION_RELATION_PREFIX + name, self.session_relation(name))
-            start = await self._in_thread(_start_query, duck, plan.sql, duck_params)
+            start = await self._in_thread(_start_query, duck, plan.sql, duck_params,
+                                          state is not None)
         except Exception as exc:
-            self._return_engine(duck)
+            if state is None:
+                self._return_engine(duck)
             raise self._engine_error(exc) from None
-        if start.reader is None:
+        if state is None:
+            await self.writes.wait_visible_durable()
+        if start.reader is None and state is None:
             self._return_engine(duck)
         columns = self._columns(start.names, start.types, plan)
         if start.reader is None and plan.constant:
@@ -444,7 +549,9 @@ class PgSession:
             assert plan is not None
             nulls = [describe_sample(oid) for oid in plan.param_oids]
             try:
-                rel = await self._in_thread(_relation, self._duck, plan.sql, nulls)
+                duck = self._describe_engine()
+                self._prepare_engine(duck)
+                rel = await self._in_thread(_relation, duck, plan.sql, nulls)
             except Exception as exc:
                 raise self._engine_error(exc) from None
             return Description(plan.param_oids, self._columns(rel.columns, rel.types, plan))
@@ -462,6 +569,8 @@ class PgSession:
             if target is not None:
                 inner = await self.describe(target)
                 return Description(prepared.param_oids, inner.columns)
+        if isinstance(tree, (exp.Insert, exp.Update, exp.Delete)):
+            return Description(prepared.param_oids, await self.writes.describe_returning(tree))
         return Description(prepared.param_oids, None)
 
     # ---------------------------------------------------------------- utility statements
@@ -521,6 +630,7 @@ class PgSession:
             return CommandResult("COMMIT")
         failed = self._status == "E"
         self._end_transaction(committed=not failed)
+        await self.writes.finish(commit=not failed)
         return CommandResult("ROLLBACK" if failed else "COMMIT")
 
     async def _rollback(self, tree: exp.Rollback, params: Sequence[Any]) -> Result:
@@ -533,6 +643,7 @@ class PgSession:
         if self._status == "I":
             self.notice("there is no transaction in progress", "25P01", "WARNING")
         self._end_transaction()
+        await self.writes.finish(commit=False)
         return CommandResult("ROLLBACK")
 
     def _end_transaction(self, committed: bool = False) -> None:
@@ -708,7 +819,33 @@ class PgSession:
             result = await self.run_plan(plan, params)
             result.copy = copy
             return result
-        raise errcodes.FeatureNotSupported("COPY FROM STDIN needs tables, which are not supported yet")
+        return await self._copy_from(tree)
+
+    async def _copy_from(self, tree: exp.Copy) -> Result:
+        files = tree.args.get("files") or []
+        if not files or files[0].sql().upper() != "STDIN":
+            raise errcodes.FeatureNotSupported("COPY FROM a file is not supported; use STDIN")
+        fmt = copy_format(tree)
+        target = tree.this
+        table = target.this if isinstance(target, exp.Schema) else target
+        assert isinstance(table, exp.Table)
+        columns = self._table_column_oids(table)
+        if columns is None:
+            raise errcodes.UndefinedTable(f'relation "{table.sql("postgres")}" does not exist')
+        names = ([c.name for c in target.expressions] if isinstance(target, exp.Schema)
+                 else list(columns))
+        for name in names:
+            if name not in columns:
+                raise errcodes.UndefinedColumn(
+                    f'column "{name}" of relation "{table.name}" does not exist')
+
+        async def load(rows: pa.Table) -> int:
+            state = await self.writes.begin()
+            obj = tables.resolve_table(state, table)
+            count: int = await self._in_thread(tables.insert_arrow, state, obj, names, rows)
+            return count
+
+        return CopyInResult(len(names), fmt, CopyInCollector(fmt, names, load))
 
 
 _LEGACY_COPY_FLAGS = {"csv": ("format", "csv"), "binary": ("format", "binary"),
@@ -763,14 +900,14 @@ class QueryStart:
     reader: pa.RecordBatchReader | None  # None: the result is complete in `batches`
 
 
-def _start_query(duck: Any, sql: str, params: list[Any]) -> QueryStart:
+def _start_query(duck: Any, sql: str, params: list[Any], whole: bool = False) -> QueryStart:
     """Run a query and read its first rows, in one trip to a worker thread: a small result
-    comes back complete, a large one is streamed by later reads."""
+    comes back complete, a large one is streamed by later reads (unless `whole`)."""
     rel = duck.sql(sql, params=params or None)
     reader: pa.RecordBatchReader | None = rel.to_arrow_reader(BATCH_ROWS)
     batches: list[pa.RecordBatch] = []
     rows = 0
-    while rows < FIRST_READ_ROWS:
+    while whole or rows < FIRST_READ_ROWS:
         try:
             batch = reader.read_next_batch()  # type: ignore[union-attr]
         except StopIteration:

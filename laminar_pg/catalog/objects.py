@@ -1,0 +1,79 @@
+"""The catalog of durable objects: schemas, tables, indexes and sequences, with their OIDs.
+
+The embedded engine (DuckDB) holds the objects' definitions; this catalog holds what
+the engine does not: a stable OID per object (pg_class.oid, `laminar_catalog.*.id`), a
+schema version per table (the change log tags every batch of rows with it), and the
+names by which the log refers to objects. It is rebuilt on start by replaying the DDL
+records of the change log, so it needs no storage of its own.
+
+A transaction works on a copy (`copy()`); the copy replaces the shared catalog when the
+transaction commits, so a rolled-back CREATE leaves no trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+FIRST_OID = 16384  # PostgreSQL's FirstNormalObjectId: OIDs below belong to the system
+
+KINDS = ("schema", "table", "index", "sequence")
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogObject:
+    oid: int
+    kind: str  # one of KINDS
+    schema: str  # "" for a schema itself
+    name: str
+    version: int = 1  # a table's schema version: bumped by every ALTER
+
+    @property
+    def qualified(self) -> str:
+        return self.name if self.kind == "schema" else f"{self.schema}.{self.name}"
+
+    @property
+    def key(self) -> str:
+        """How the change log names the object: kind and qualified name."""
+        return f"{self.kind}:{self.qualified}"
+
+
+@dataclass(slots=True)
+class Catalog:
+    objects: dict[int, CatalogObject] = field(default_factory=dict)
+    next_oid: int = FIRST_OID
+    version: int = 0  # bumped by every committed change: cached plans compare it
+
+    def copy(self) -> Catalog:
+        return Catalog(dict(self.objects), self.next_oid, self.version)
+
+    def allocate_oid(self) -> int:
+        oid = self.next_oid
+        self.next_oid += 1
+        return oid
+
+    def find(self, kind: str, schema: str, name: str) -> CatalogObject | None:
+        for obj in self.objects.values():
+            if obj.kind == kind and obj.schema == schema and obj.name == name:
+                return obj
+        return None
+
+    def in_schema(self, schema: str) -> list[CatalogObject]:
+        return [o for o in self.objects.values() if o.schema == schema and o.kind != "schema"]
+
+    def apply(self, oid: int, key: str | None) -> CatalogObject | None:
+        """Record what a DDL did to object `oid`: `key` ("table:public.t") is its name
+        afterwards, None when it was dropped. Returns the object as it is now."""
+        self.version += 1
+        self.next_oid = max(self.next_oid, oid + 1)
+        if key is None:
+            self.objects.pop(oid, None)
+            return None
+        kind, _, qualified = key.partition(":")
+        schema, _, name = qualified.rpartition(".")
+        old = self.objects.get(oid)
+        if old is None:
+            obj = CatalogObject(oid, kind, schema, name)
+        else:
+            obj = replace(old, schema=schema, name=name, version=old.version + 1)
+        self.objects[oid] = obj
+        return obj

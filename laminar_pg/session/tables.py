@@ -1,0 +1,719 @@
+"""Tables: DDL and DML run by the embedded engine, with their changes captured for the log.
+
+DuckDB keeps the rows (it enforces keys, NOT NULL and CHECK, and runs UPDATE / DELETE /
+ON CONFLICT); this module runs each write statement inside the session's engine
+transaction and records what it changed as change-log ops: the engine SQL of every DDL,
+and for DML the inserted rows (+1) and the deleted or replaced old rows (-1) as Arrow
+batches. At COMMIT the session writes those ops as one log record; on start `replay`
+rebuilds the engine's tables from the log.
+
+How the changes are captured, per statement (all in the same engine transaction, so
+the reads see exactly the rows the write touches):
+- INSERT: `RETURNING *` gives the rows as stored (defaults filled in).
+- INSERT ... ON CONFLICT DO UPDATE: the rows with the incoming keys before and after.
+- UPDATE: the matching rows are read first (-1), `RETURNING *` gives the new ones (+1).
+- DELETE: `RETURNING *` gives the old rows (-1).
+- TRUNCATE: the table's rows are read, then deleted (-1).
+Every function here runs in a worker thread (it calls the engine).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlglot import exp
+
+from laminar_pg import errcodes
+from laminar_pg.catalog.objects import Catalog, CatalogObject
+from laminar_pg.errors import SqlError
+from laminar_pg.session import engine
+from laminar_pg.storage.log import ChangeOp, DdlOp, Op
+
+WEIGHT = "_laminar_weight"
+STAGE = "laminar_stage"  # the name Arrow inputs (COPY rows, RETURNING rows) get in the engine
+UNCONSTRAINED_NUMERIC = "DECIMAL(38, 10)"
+
+
+@dataclass(slots=True)
+class WriteState:
+    """One transaction's writes: its engine connection (inside BEGIN), its copy of the
+    catalog, and the ops its log record will hold."""
+
+    duck: Any
+    catalog: Catalog
+    search_path: list[str]
+    ops: list[Op] = field(default_factory=list)
+    catalog_changed: bool = False
+
+    def ddl(self, sql: str, obj_oid: int, key: str | None) -> None:
+        self.ops.append(DdlOp(sql, obj_oid, key))
+        self.catalog.apply(obj_oid, key)
+        self.catalog_changed = True
+
+    def change(self, table: CatalogObject, rows: pa.Table, weight: int) -> None:
+        if rows.num_rows == 0:
+            return
+        rows = rows.combine_chunks()
+        columns = [rows.column(i).combine_chunks() for i in range(rows.num_columns)]
+        columns.append(pa.array(np.full(rows.num_rows, weight, dtype=np.int64)))
+        batch = pa.RecordBatch.from_arrays(columns, names=[*rows.column_names, WEIGHT])
+        self.ops.append(ChangeOp(table.qualified, table.oid, table.version, batch))
+
+
+@dataclass(slots=True)
+class WriteResult:
+    tag: str
+    returning: pa.Table | None = None  # RETURNING rows, named and typed as the client sees them
+    returning_oids: dict[int, int] = field(default_factory=dict)
+    notices: list[tuple[str, str]] = field(default_factory=list)  # (sqlstate, message)
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified_sql(obj: CatalogObject) -> str:
+    return f"{quote(obj.schema)}.{quote(obj.name)}"
+
+
+# ---------------------------------------------------------------------------- names
+
+
+def target_schema(state: WriteState, table: exp.Table) -> str:
+    """The schema a CREATE puts an unqualified name in: the first existing one on the
+    search_path (namespace.c RangeVarGetCreationNamespace)."""
+    if table.db:
+        if state.catalog.find("schema", "", table.db) is None:
+            raise errcodes.InvalidSchemaName(f'schema "{table.db}" does not exist')
+        return table.db
+    for schema in state.search_path:
+        if state.catalog.find("schema", "", schema) is not None:
+            return schema
+    raise errcodes.InvalidSchemaName("no schema has been selected to create in")
+
+
+def resolve(state: WriteState, table: exp.Table, kind: str = "table") -> CatalogObject | None:
+    schemas = [table.db] if table.db else state.search_path
+    for schema in schemas:
+        obj = state.catalog.find(kind, schema, table.name)
+        if obj is not None:
+            return obj
+    return None
+
+
+def resolve_table(state: WriteState, table: exp.Table) -> CatalogObject:
+    obj = resolve(state, table)
+    if obj is None:
+        raise errcodes.UndefinedTable(f'relation "{table.sql("postgres")}" does not exist')
+    return obj
+
+
+def _qualify(table: exp.Table, obj: CatalogObject) -> None:
+    table.set("db", exp.to_identifier(obj.schema, quoted=True))
+    table.set("this", exp.to_identifier(obj.name, quoted=True))
+    table.set("catalog", None)
+
+
+# ---------------------------------------------------------------------------- engine calls
+
+
+def _renumbered(tree: exp.Expr, params: Sequence[Any]) -> tuple[str, list[Any]]:
+    """The engine SQL of `tree` with its parameters renumbered $1.. in order of use, and
+    the values they take: a statement built from part of another uses only some of its
+    parameters, and the engine wants exactly the ones it uses."""
+    tree = tree.copy()
+    order: list[int] = []
+    for param in tree.find_all(exp.Parameter):
+        index = _param_number(param)
+        if index is None:
+            continue
+        if index not in order:
+            order.append(index)
+        param.set("this", exp.Literal.number(order.index(index) + 1))
+    return tree.sql(dialect="duckdb"), [params[i - 1] for i in order]
+
+
+def _param_number(param: exp.Parameter) -> int | None:
+    inner = param.this
+    text = inner.name if isinstance(inner, exp.Expr) else str(inner)
+    return int(text) if text.isdigit() else None
+
+
+def _arrow(duck: Any, tree: exp.Expr, params: Sequence[Any]) -> pa.Table:
+    sql, values = _renumbered(tree, params)
+    return _arrow_sql(duck, sql, values)
+
+
+def _arrow_sql(duck: Any, sql: str, values: Sequence[Any] = ()) -> pa.Table:
+    try:
+        rel = duck.sql(sql, params=list(values) or None)
+        if rel is None:
+            return pa.table({})
+        table: pa.Table = rel.to_arrow_table()
+        return table
+    except SqlError:
+        raise
+    except Exception as exc:
+        raise translate_write_error(exc) from None
+
+
+def _execute(duck: Any, sql: str, values: Sequence[Any] = ()) -> None:
+    try:
+        duck.execute(sql, list(values) or None)
+    except Exception as exc:
+        raise translate_write_error(exc) from None
+
+
+_DUPLICATE = re.compile(r'Duplicate key "(.*)" violates (primary key|unique) constraint')
+_NOT_NULL = re.compile(r"NOT NULL constraint failed: ([^.]+)\.(\S+)")
+_EXISTS = re.compile(r'(Table|Schema|Index|Sequence) with name "?([^"]+?)"? already exists')
+_COMMIT_DUP = re.compile(r'duplicate key "(.*)"')
+
+
+def translate_write_error(exc: Exception) -> SqlError:
+    """Constraint and catalog errors of the engine, as PostgreSQL words them."""
+    if isinstance(exc, SqlError):
+        return exc
+    text = str(exc)
+    message = text.split(": ", 1)[1] if ": " in text.split("\n")[0] else text
+    message = message.split("\n")[0]
+    if (m := _DUPLICATE.search(message)) is not None:
+        key = m.group(1)
+        cols, _, vals = key.partition(": ")
+        detail = f"Key ({cols})=({vals}) already exists." if vals else f"Key {key} already exists."
+        return errcodes.UniqueViolation(
+            "duplicate key value violates unique constraint", detail=detail
+        )
+    if (m := _NOT_NULL.search(message)) is not None:
+        return errcodes.NotNullViolation(
+            f'null value in column "{m.group(2)}" of relation "{m.group(1)}" violates '
+            "not-null constraint"
+        )
+    if "CHECK constraint failed" in message:
+        return errcodes.CheckViolation(f"new row violates check constraint ({message})")
+    if "foreign key constraint" in message.lower():
+        return errcodes.ForeignKeyViolation(message)
+    if (m := _EXISTS.search(message)) is not None:
+        kind, name = m.group(1), m.group(2).split(".")[-1]
+        if kind == "Schema":
+            return errcodes.DuplicateSchema(f'schema "{name}" already exists')
+        return errcodes.DuplicateTable(f'relation "{name}" already exists')
+    if "Conflict on" in message or "Failed to commit" in message:
+        if (m := _COMMIT_DUP.search(message)) is not None:
+            return errcodes.UniqueViolation(
+                "duplicate key value violates unique constraint",
+                detail=f"Key {m.group(1)} already exists.",
+            )
+        return errcodes.SerializationFailure(
+            "could not serialize access due to concurrent update"
+        )
+    if "Column with name" in message and "already exists" in message:
+        return errcodes.DuplicateColumn(message)
+    if "Dependency Error" in text or "depend on it" in message:
+        return errcodes.DependentObjectsStillExist(message)
+    return engine.translate_error(exc)
+
+
+# ---------------------------------------------------------------------------- DDL
+
+
+_SERIAL = {"serial": "INTEGER", "serial4": "INTEGER", "bigserial": "BIGINT",
+           "serial8": "BIGINT", "smallserial": "SMALLINT", "serial2": "SMALLINT"}
+
+
+def _column_type(dtype: exp.DataType) -> exp.DataType:
+    """A column type in the engine's terms: what PostgreSQL keeps exactly stays exact."""
+    if dtype.is_type(exp.DataType.Type.DECIMAL) and not dtype.expressions:
+        return exp.DataType.build(UNCONSTRAINED_NUMERIC)
+    if dtype.is_type(exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR, exp.DataType.Type.NCHAR,
+                     exp.DataType.Type.NVARCHAR, exp.DataType.Type.TEXT):
+        return exp.DataType.build("VARCHAR")
+    if dtype.is_type(exp.DataType.Type.JSONB, exp.DataType.Type.JSON):
+        return exp.DataType.build("JSON")
+    if dtype.is_type(exp.DataType.Type.ARRAY) and dtype.expressions:
+        inner = dtype.expressions[0]
+        if isinstance(inner, exp.DataType):
+            return exp.DataType(this=exp.DataType.Type.ARRAY,
+                                expressions=[_column_type(inner)], nested=True)
+    return dtype
+
+
+def create_table(state: WriteState, tree: exp.Create, query_sql: str | None,
+                 params: Sequence[Any]) -> WriteResult:
+    """CREATE TABLE [IF NOT EXISTS] name (...) | AS query. `query_sql` is the engine SQL
+    of the AS query, planned by the caller (it names columns as PostgreSQL does)."""
+    if tree.args.get("replace"):
+        raise errcodes.FeatureNotSupported("CREATE OR REPLACE TABLE is not supported")
+    props = tree.args.get("properties")
+    if props is not None and any(isinstance(p, exp.TemporaryProperty) for p in props.expressions):
+        raise errcodes.FeatureNotSupported(
+            "temporary tables are not supported yet", hint="Create an ordinary table."
+        )
+    schema_node = tree.this
+    table = schema_node.this if isinstance(schema_node, exp.Schema) else schema_node
+    assert isinstance(table, exp.Table)
+    schema = target_schema(state, table)
+    name = table.name
+    result = WriteResult("SELECT 0" if query_sql is not None else "CREATE TABLE")
+    if state.catalog.find("table", schema, name) is not None:
+        if tree.args.get("exists"):
+            result.notices.append(("42P07", f'relation "{name}" already exists, skipping'))
+            return result
+        raise errcodes.DuplicateTable(f'relation "{name}" already exists')
+    target = f"{quote(schema)}.{quote(name)}"
+    oid = state.catalog.allocate_oid()
+    if query_sql is not None:
+        if isinstance(schema_node, exp.Schema) and schema_node.expressions:
+            names = ", ".join(quote(c.name) for c in schema_node.expressions)
+            query_sql = f"SELECT * FROM ({query_sql}) AS q({names})"
+        _execute(state.duck, f"CREATE TABLE {target} AS {query_sql}", params)
+        stored = _arrow_sql(state.duck, "SELECT sql FROM duckdb_tables() WHERE schema_name = $1 "
+                            "AND table_name = $2", [schema, name]).column(0)[0].as_py()
+        state.ddl(stored, oid, f"table:{schema}.{name}")
+        rows = _arrow_sql(state.duck, f"SELECT * FROM {target}")
+        obj = state.catalog.objects[oid]
+        state.change(obj, rows, 1)
+        result.tag = f"SELECT {rows.num_rows}"
+        return result
+    assert isinstance(schema_node, exp.Schema)
+    node = schema_node.copy()
+    sequences: list[tuple[int, str, str]] = []
+    for col in node.expressions:
+        if not isinstance(col, exp.ColumnDef):
+            continue
+        dtype = col.args.get("kind")
+        identity = [c for c in col.constraints
+                    if isinstance(c.kind, exp.GeneratedAsIdentityColumnConstraint)]
+        serial = isinstance(dtype, exp.DataType) and dtype.sql("postgres").lower() in _SERIAL
+        if serial or identity:
+            seq_name = f"{name}_{col.name}_seq"
+            seq_sql = f"CREATE SEQUENCE {quote(schema)}.{quote(seq_name)}"
+            sequences.append((state.catalog.allocate_oid(), seq_name, seq_sql))
+            if serial:
+                assert isinstance(dtype, exp.DataType)
+                col.set("kind", exp.DataType.build(_SERIAL[dtype.sql("postgres").lower()]))
+            for c in identity:
+                c.pop()
+            default = exp.ColumnConstraint(kind=exp.DefaultColumnConstraint(
+                this=exp.Anonymous(this="nextval", expressions=[
+                    exp.Literal.string(f"{schema}.{seq_name}")])))
+            col.append("constraints", default)
+            if not any(isinstance(c.kind, (exp.NotNullColumnConstraint,
+                                           exp.PrimaryKeyColumnConstraint))
+                       for c in col.constraints):
+                col.append("constraints", exp.ColumnConstraint(kind=exp.NotNullColumnConstraint()))
+        elif isinstance(dtype, exp.DataType):
+            col.set("kind", _column_type(dtype))
+    node.set("this", exp.to_table(target, dialect="duckdb"))
+    _qualify(node.this, CatalogObject(0, "table", schema, name))
+    ddl = exp.Create(this=node, kind="TABLE")
+    for seq_oid, seq_name, seq_sql in sequences:
+        _execute(state.duck, seq_sql)
+        state.ddl(seq_sql, seq_oid, f"sequence:{schema}.{seq_name}")
+    sql = ddl.sql(dialect="duckdb")
+    _execute(state.duck, sql)
+    state.ddl(sql, oid, f"table:{schema}.{name}")
+    return result
+
+
+def drop(state: WriteState, tree: exp.Drop) -> WriteResult:
+    kind = str(tree.args.get("kind") or "").upper()
+    if kind == "SCHEMA":
+        return _drop_schema(state, tree)
+    if kind not in ("TABLE", "INDEX", "SEQUENCE"):
+        raise errcodes.FeatureNotSupported(f"DROP {kind} is not supported yet")
+    lower = kind.lower()
+    tables = [tree.this, *(tree.expressions or [])] if tree.this is not None else []
+    result = WriteResult(f"DROP {kind}")
+    found: list[CatalogObject] = []
+    for t in tables:
+        if not isinstance(t, exp.Table):
+            continue
+        obj = resolve(state, t, lower)
+        if obj is None:
+            if tree.args.get("exists"):
+                result.notices.append(("00000", f'{lower} "{t.name}" does not exist, skipping'))
+                continue
+            if kind == "TABLE":
+                raise errcodes.UndefinedTable(f'table "{t.name}" does not exist')
+            raise errcodes.UndefinedObject(f'{lower} "{t.name}" does not exist')
+        found.append(obj)
+    cascade = " CASCADE" if tree.args.get("cascade") else ""
+    for obj in found:
+        dependents = _indexes_of(state, obj) if kind == "TABLE" else []
+        sql = f"DROP {kind} {qualified_sql(obj)}{cascade}"
+        _execute(state.duck, sql)
+        for dep in dependents:
+            state.ddl("", dep.oid, None)
+        state.ddl(sql, obj.oid, None)
+    return result
+
+
+def _indexes_of(state: WriteState, table: CatalogObject) -> list[CatalogObject]:
+    rows = _arrow_sql(state.duck, "SELECT index_name FROM duckdb_indexes() WHERE schema_name = $1 "
+                      "AND table_name = $2", [table.schema, table.name])
+    names = set(rows.column(0).to_pylist()) if rows.num_columns else set()
+    return [o for o in state.catalog.objects.values()
+            if o.kind == "index" and o.schema == table.schema and o.name in names]
+
+
+def _drop_schema(state: WriteState, tree: exp.Drop) -> WriteResult:
+    result = WriteResult("DROP SCHEMA")
+    names = [tree.this, *(tree.expressions or [])]
+    for t in names:
+        name = t.name
+        obj = state.catalog.find("schema", "", name)
+        if obj is None:
+            if tree.args.get("exists"):
+                result.notices.append(("00000", f'schema "{name}" does not exist, skipping'))
+                continue
+            raise errcodes.InvalidSchemaName(f'schema "{name}" does not exist')
+        contents = state.catalog.in_schema(name)
+        if contents and not tree.args.get("cascade"):
+            raise errcodes.DependentObjectsStillExist(
+                f"cannot drop schema {name} because other objects depend on it",
+                hint="Use DROP ... CASCADE to drop the dependent objects too.",
+            )
+        sql = f"DROP SCHEMA {quote(name)}" + (" CASCADE" if contents else "")
+        _execute(state.duck, sql)
+        for dep in contents:
+            state.ddl("", dep.oid, None)
+        if contents:
+            result.notices.append(("00000", f"drop cascades to {len(contents)} other objects"))
+        state.ddl(sql, obj.oid, None)
+    return result
+
+
+def create_schema(state: WriteState, tree: exp.Create) -> WriteResult:
+    table = tree.this
+    name = table.name if isinstance(table, exp.Table) else str(table)
+    if state.catalog.find("schema", "", name) is not None:
+        if tree.args.get("exists"):
+            return WriteResult("CREATE SCHEMA", notices=[
+                ("42P06", f'schema "{name}" already exists, skipping')])
+        raise errcodes.DuplicateSchema(f'schema "{name}" already exists')
+    sql = f"CREATE SCHEMA {quote(name)}"
+    _execute(state.duck, sql)
+    state.ddl(sql, state.catalog.allocate_oid(), f"schema:{name}")
+    return WriteResult("CREATE SCHEMA")
+
+
+def create_index(state: WriteState, tree: exp.Create) -> WriteResult:
+    index = tree.this
+    assert isinstance(index, exp.Index)
+    table_node = index.args.get("table")
+    assert isinstance(table_node, exp.Table)
+    table = resolve_table(state, table_node)
+    params = index.args.get("params")
+    columns = params.args.get("columns") if params is not None else None
+    col_names = [c.this.name if isinstance(c, exp.Ordered) else c.name for c in columns or []]
+    name = index.name or f"{table.name}_{'_'.join(col_names)}_idx"
+    if state.catalog.find("index", table.schema, name) is not None:
+        if tree.args.get("exists"):
+            return WriteResult("CREATE INDEX", notices=[
+                ("42P07", f'relation "{name}" already exists, skipping')])
+        raise errcodes.DuplicateTable(f'relation "{name}" already exists')
+    unique = "UNIQUE " if tree.args.get("unique") else ""
+    cols = ", ".join(quote(c) for c in col_names)
+    sql = f"CREATE {unique}INDEX {quote(name)} ON {qualified_sql(table)} ({cols})"
+    _execute(state.duck, sql)
+    state.ddl(sql, state.catalog.allocate_oid(), f"index:{table.schema}.{name}")
+    return WriteResult("CREATE INDEX")
+
+
+def alter_table(state: WriteState, tree: exp.Alter) -> WriteResult:
+    table_node = tree.this
+    assert isinstance(table_node, exp.Table)
+    obj = resolve(state, table_node)
+    if obj is None:
+        if tree.args.get("exists"):
+            return WriteResult("ALTER TABLE", notices=[
+                ("00000", f'relation "{table_node.name}" does not exist, skipping')])
+        raise errcodes.UndefinedTable(f'relation "{table_node.name}" does not exist')
+    actions = tree.args.get("actions") or []
+    for action in actions:
+        node = exp.Alter(this=exp.to_table("x"), kind="TABLE", actions=[action.copy()])
+        _qualify(node.this, obj)
+        key = f"table:{obj.qualified}"
+        if isinstance(action, exp.AlterRename):
+            new = action.this.name
+            if state.catalog.find("table", obj.schema, new) is not None:
+                raise errcodes.DuplicateTable(f'relation "{new}" already exists')
+            renamed = exp.AlterRename(this=exp.to_identifier(new, quoted=True))
+            node.set("actions", [renamed])
+            key = f"table:{obj.schema}.{new}"
+        elif isinstance(action, exp.ColumnDef):
+            dtype = action.args.get("kind")
+            if isinstance(dtype, exp.DataType):
+                node.args["actions"][0].set("kind", _column_type(dtype))
+        sql = node.sql(dialect="duckdb")
+        _execute(state.duck, sql)
+        state.ddl(sql, obj.oid, key)
+        obj = state.catalog.objects[obj.oid]
+    return WriteResult("ALTER TABLE")
+
+
+def truncate(state: WriteState, tree: exp.TruncateTable) -> WriteResult:
+    objs = [resolve_table(state, t) for t in tree.expressions if isinstance(t, exp.Table)]
+    for obj in objs:
+        old = _arrow_sql(state.duck, f"SELECT * FROM {qualified_sql(obj)}")
+        _execute(state.duck, f"DELETE FROM {qualified_sql(obj)}")
+        state.change(obj, old, -1)
+    return WriteResult("TRUNCATE TABLE")
+
+
+# ---------------------------------------------------------------------------- DML
+
+
+def _strip_returning(tree: exp.Expr) -> exp.Returning | None:
+    returning = tree.args.get("returning")
+    tree.set("returning", exp.Returning(expressions=[exp.Star()]))
+    return returning if isinstance(returning, exp.Returning) else None
+
+
+def _target_alias(table: exp.Table) -> str:
+    alias = table.args.get("alias")
+    return alias.name if alias is not None and alias.name else table.name
+
+
+def insert(state: WriteState, tree: exp.Insert, params: Sequence[Any]) -> tuple[WriteResult, exp.Returning | None, str]:
+    tree = tree.copy()
+    schema_node = tree.this
+    table_node = schema_node.this if isinstance(schema_node, exp.Schema) else schema_node
+    assert isinstance(table_node, exp.Table)
+    obj = resolve_table(state, table_node)
+    alias = _target_alias(table_node)
+    _qualify(table_node, obj)
+    returning = _strip_returning(tree)
+    _fill_column_list(state, tree, obj)
+    conflict = tree.args.get("conflict")
+    update = (isinstance(conflict, exp.OnConflict) and conflict.args.get("action") is not None
+              and "UPDATE" in str(conflict.args["action"]).upper())
+    if update:
+        rows, old, new = _upsert(state, tree, obj, params)
+        state.change(obj, old, -1)
+        state.change(obj, new, 1)
+    else:
+        rows = _arrow(state.duck, tree, params)
+        state.change(obj, rows, 1)
+    return WriteResult(f"INSERT 0 {rows.num_rows}", rows), returning, alias
+
+
+def _fill_column_list(state: WriteState, tree: exp.Insert, obj: CatalogObject) -> None:
+    """INSERT INTO t VALUES (1) into a wider table: PostgreSQL fills the remaining columns
+    with their defaults; the engine wants the column list spelled out."""
+    if isinstance(tree.this, exp.Schema):
+        return
+    source = tree.expression
+    width = None
+    if isinstance(source, exp.Values) and source.expressions:
+        first = source.expressions[0]
+        width = len(first.expressions) if isinstance(first, exp.Tuple) else 1
+    elif isinstance(source, exp.Select) and not any(
+            isinstance(e, exp.Star) or (isinstance(e, exp.Column) and e.is_star)
+            for e in source.expressions):
+        width = len(source.expressions)
+    if width is None:
+        return
+    names = _column_names(state, obj)
+    if width > len(names):
+        raise errcodes.SyntaxError("INSERT has more expressions than target columns")
+    if width < len(names):
+        tree.set("this", exp.Schema(this=tree.this, expressions=[
+            exp.to_identifier(n, quoted=True) for n in names[:width]]))
+
+
+def _upsert(state: WriteState, tree: exp.Insert, obj: CatalogObject,
+            params: Sequence[Any]) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE: the rows with the incoming keys before and
+    after, which covers inserted, updated and left-alone rows alike."""
+    conflict = tree.args["conflict"]
+    keys = [k.this.name if isinstance(k, exp.Ordered) else k.name
+            for k in conflict.args.get("conflict_keys") or []]
+    if not keys:
+        raise errcodes.SyntaxError("ON CONFLICT DO UPDATE requires inference specification "
+                                   "or constraint name")
+    schema_node = tree.this
+    columns = ([c.name for c in schema_node.expressions]
+               if isinstance(schema_node, exp.Schema) else _column_names(state, obj))
+    source = tree.expression
+    staged = _arrow(state.duck, source, params)
+    staged = staged.rename_columns(columns[: staged.num_columns])
+    state.duck.register(STAGE, staged)
+    try:
+        match = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
+        select_sql = (f"SELECT t.* FROM {qualified_sql(obj)} AS t WHERE EXISTS "
+                      f"(SELECT 1 FROM {STAGE} AS s WHERE {match})")
+        old = _arrow_sql(state.duck, select_sql)
+        tree.set("expression", exp.select("*").from_(STAGE))
+        rows = _arrow(state.duck, tree, params)
+        new = _arrow_sql(state.duck, select_sql)
+    finally:
+        _unregister(state.duck)
+    return rows, old, new
+
+
+def _unregister(duck: Any) -> None:
+    try:
+        duck.unregister(STAGE)
+    except Exception:
+        pass  # the transaction failed; its error is the one to report
+
+
+def _column_names(state: WriteState, obj: CatalogObject) -> list[str]:
+    rows = _arrow_sql(state.duck, "SELECT column_name FROM duckdb_columns() WHERE schema_name = $1 "
+                      "AND table_name = $2 ORDER BY column_index", [obj.schema, obj.name])
+    names: list[str] = rows.column(0).to_pylist()
+    return names
+
+
+def update(state: WriteState, tree: exp.Update, params: Sequence[Any]) -> tuple[WriteResult, exp.Returning | None, str]:
+    tree = tree.copy()
+    table_node = tree.this
+    assert isinstance(table_node, exp.Table)
+    obj = resolve_table(state, table_node)
+    alias = _target_alias(table_node)
+    _qualify(table_node, obj)
+    returning = _strip_returning(tree)
+    old = _arrow(state.duck, _matching_rows(table_node, alias, tree.args.get("from_"),
+                                            tree.args.get("where")), params)
+    new = _arrow(state.duck, tree, params)
+    state.change(obj, old, -1)
+    state.change(obj, new, 1)
+    return WriteResult(f"UPDATE {new.num_rows}", new), returning, alias
+
+
+def _matching_rows(table: exp.Table, alias: str, sources: exp.Expr | None,
+                   where: exp.Expr | None) -> exp.Select:
+    """The target rows an UPDATE's WHERE (and FROM) picks, each once."""
+    target = table.copy()
+    target.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
+    if sources is None:
+        query = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier(alias, quoted=True)))
+        query = query.from_(target)
+        if where is not None:
+            query.set("where", where.copy())
+        return query
+    inner = exp.select(exp.column("rowid", table=alias, quoted=True)).from_(target)
+    inner.set("joins", [exp.Join(this=s.copy()) for s in sources.expressions]
+              if isinstance(sources, exp.From) and sources.expressions
+              else [exp.Join(this=sources.this.copy())])
+    if where is not None:
+        inner.set("where", where.copy())
+    outer_target = table.copy()
+    outer_target.set("alias", None)
+    return exp.select("*").from_(outer_target).where(
+        exp.In(this=exp.column("rowid"), query=exp.Subquery(this=inner)))
+
+
+def delete(state: WriteState, tree: exp.Delete, params: Sequence[Any]) -> tuple[WriteResult, exp.Returning | None, str]:
+    tree = tree.copy()
+    table_node = tree.this
+    assert isinstance(table_node, exp.Table)
+    obj = resolve_table(state, table_node)
+    alias = _target_alias(table_node)
+    _qualify(table_node, obj)
+    returning = tree.args.get("returning")
+    target_star = exp.Column(this=exp.Star(), table=exp.to_identifier(alias, quoted=True)) \
+        if tree.args.get("using") else exp.Star()
+    tree.set("returning", exp.Returning(expressions=[target_star]))
+    old = _arrow(state.duck, tree, params)
+    state.change(obj, old, -1)
+    return (WriteResult(f"DELETE {old.num_rows}", old),
+            returning if isinstance(returning, exp.Returning) else None, alias)
+
+
+def insert_arrow(state: WriteState, obj: CatalogObject, columns: Sequence[str],
+                 rows: pa.Table) -> int:
+    """COPY FROM: rows of text (or typed) columns into the table; the engine casts them."""
+    state.duck.register(STAGE, rows)
+    try:
+        cols = ", ".join(quote(c) for c in columns)
+        stored = _arrow_sql(state.duck, f"INSERT INTO {qualified_sql(obj)} ({cols}) "
+                            f"SELECT * FROM {STAGE} RETURNING *")
+    finally:
+        _unregister(state.duck)
+    state.change(obj, stored, 1)
+    count: int = stored.num_rows
+    return count
+
+
+# ---------------------------------------------------------------------------- replay
+
+
+def apply_op(duck: Any, catalog: Catalog, op: Op) -> None:
+    """Re-run one logged op on the engine (recovery): DDL as logged, rows by value."""
+    if isinstance(op, DdlOp):
+        if op.sql:
+            duck.execute(op.sql)
+        if op.oid is not None:
+            catalog.apply(op.oid, op.name)
+        return
+    obj = catalog.objects.get(op.oid)
+    if obj is None:
+        raise RuntimeError(f"change log names table {op.table} (oid {op.oid}) that does not exist")
+    batch = op.batch
+    weights = batch.column(batch.num_columns - 1)
+    rows = pa.Table.from_batches([batch]).drop_columns([WEIGHT])
+    inserts = rows.filter(pc.greater(weights, 0))
+    deletes = rows.filter(pc.less(weights, 0))
+    if deletes.num_rows:
+        _delete_rows(duck, obj, deletes)
+    if inserts.num_rows:
+        duck.register(STAGE, inserts)
+        try:
+            duck.execute(f"INSERT INTO {qualified_sql(obj)} SELECT * FROM {STAGE}")
+        finally:
+            _unregister(duck)
+
+
+def _delete_rows(duck: Any, obj: CatalogObject, rows: pa.Table) -> None:
+    """Delete one stored row per given row (a multiset difference), matching every column
+    (NULLs match NULLs); by the primary key when the table has one."""
+    pk = duck.execute(
+        "SELECT constraint_column_names FROM duckdb_constraints() WHERE schema_name = $1 "
+        "AND table_name = $2 AND constraint_type = 'PRIMARY KEY'", [obj.schema, obj.name]
+    ).fetchall()
+    target = qualified_sql(obj)
+    duck.register(STAGE, rows)
+    try:
+        if pk:
+            keys = ", ".join(quote(k) for k in pk[0][0])
+            duck.execute(f"DELETE FROM {target} WHERE ({keys}) IN (SELECT {keys} FROM {STAGE})")
+            return
+        cols = [quote(c) for c in rows.column_names]
+        listed = ", ".join(cols)
+        match = " AND ".join(f"cur.{c} IS NOT DISTINCT FROM del.{c}" for c in cols)
+        duck.execute(
+            f"DELETE FROM {target} WHERE rowid IN (SELECT cur.rid FROM "
+            f"(SELECT rowid AS rid, row_number() OVER (PARTITION BY {listed}) AS rn, {listed} "
+            f"FROM {target}) AS cur JOIN (SELECT {listed}, count(*) AS n FROM {STAGE} "
+            f"GROUP BY ALL) AS del ON {match} WHERE cur.rn <= del.n)"
+        )
+    finally:
+        _unregister(duck)
+
+
+def advance_sequences(duck: Any, catalog: Catalog) -> None:
+    """After replay, each serial column's sequence continues after the largest value
+    stored (the log keeps rows, not sequence positions)."""
+    for seq in [o for o in catalog.objects.values() if o.kind == "sequence"]:
+        rows = duck.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = $1 "
+            "AND column_default LIKE $2", [seq.schema, f"%{seq.name}%"]
+        ).fetchall()
+        top = 0
+        for table, column in rows:
+            found = duck.execute(
+                f"SELECT max({quote(column)}) FROM {quote(seq.schema)}.{quote(table)}"
+            ).fetchone()
+            if found and found[0] is not None:
+                top = max(top, int(found[0]))
+        if top > 0:
+            duck.execute(f"SELECT nextval('{seq.schema}.{seq.name}') FROM range({top})")

@@ -1,0 +1,246 @@
+"""A session's write transaction: the writer lock, the engine transaction, the commit.
+
+Commit protocol (docs/architecture.md, "Tables"). One transaction writes at a time: it
+takes the database's writer lock at its first write and keeps it to its end, so the
+engine (DuckDB, optimistic concurrency) can never refuse its COMMIT for a conflict once
+its log record exists. At COMMIT: reserve the next LSN, COMMIT in the engine, hand the
+record to the log's group committer, release the lock, then wait until the record is
+durable before the client hears "COMMIT". The next writer runs while the fsync is in
+flight, so concurrent writers share fsyncs. A reader that might see a commit whose record
+is not yet durable waits for it (`wait_visible_durable`), so no client ever sees data that
+a crash could take back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from laminar_pg import errcodes
+from laminar_pg.errors import SqlError
+from laminar_pg.session import engine, tables
+from laminar_pg.session.query import plan_query, prepare_tree
+from laminar_pg.wire.session import Column, CommandResult, Result, RowsResult
+
+if TYPE_CHECKING:
+    from laminar_pg.session.session import PgSession
+
+
+def to_engine_value(value: Any) -> Any:
+    from laminar_pg.session.session import to_engine_value as convert
+
+    return convert(value)
+
+WRITE_TYPES = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Alter,
+               exp.TruncateTable)
+
+
+class Writes:
+    def __init__(self, session: PgSession) -> None:
+        self.session = session
+        self.db = session.db
+        self.state: tables.WriteState | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state is not None
+
+    async def begin(self) -> tables.WriteState:
+        if self.state is not None:
+            return self.state
+        await self._acquire()
+        try:
+            duck = self.session._take_engine()
+            self.session._prepare_engine(duck)
+            await self.session._in_thread(duck.execute, "BEGIN TRANSACTION")
+        except BaseException:
+            self.db.write_lock.release()
+            raise
+        self.state = tables.WriteState(duck, self.db.catalog.copy(), self.session.search_path())
+        return self.state
+
+    async def _acquire(self) -> None:
+        """The writer lock; a cancel request or statement_timeout ends the wait."""
+        lock = self.db.write_lock
+        if not lock.locked():
+            await lock.acquire()
+            return
+        waiter = asyncio.ensure_future(lock.acquire())
+        try:
+            while True:
+                done, _ = await asyncio.wait({waiter}, timeout=0.05)
+                if done:
+                    waiter.result()
+                    return
+                if self.session.cancel_event.is_set():
+                    raise self.session._engine_error(RuntimeError("canceled"))
+        except BaseException:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                lock.release()
+            else:
+                waiter.cancel()
+            raise
+
+    async def finish(self, commit: bool) -> None:
+        """End the write transaction: commit (durably) or roll back."""
+        state = self.state
+        if state is None:
+            return
+        self.state = None
+        log = self.db.log
+        lsn = 0
+        try:
+            if commit and state.ops:
+                lsn = log.reserve()
+                try:
+                    await self.session._in_thread(state.duck.execute, "COMMIT")
+                except Exception as exc:
+                    log.submit(lsn, None)
+                    lsn = 0
+                    await self._rollback_quietly(state)
+                    raise tables.translate_write_error(exc) from None
+                log.submit(lsn, state.ops, int(time.time() * 1000))
+                if state.catalog_changed:
+                    self.db.catalog = state.catalog
+            elif commit:
+                await self.session._in_thread(state.duck.execute, "COMMIT")
+            else:
+                await self._rollback_quietly(state)
+        finally:
+            self.session._return_engine(state.duck)
+            self.db.write_lock.release()
+        if lsn:
+            await log.wait_durable(lsn)
+            self.db.applied_lsn = max(self.db.applied_lsn, lsn)
+
+    async def _rollback_quietly(self, state: tables.WriteState) -> None:
+        try:
+            await self.session._in_thread(state.duck.execute, "ROLLBACK")
+        except Exception:
+            pass  # the engine had already ended it (a failed statement)
+
+    async def wait_visible_durable(self) -> None:
+        """Before a reader's result goes out: every commit it could have seen is durable."""
+        log = self.db.log
+        target = log.assigned_lsn
+        if target > log.durable_lsn:
+            await log.wait_durable(target)
+
+    # ------------------------------------------------------------------ statements
+
+    async def run(self, tree: exp.Expr, params: Sequence[Any],
+                  param_oids: Sequence[int] = ()) -> Result:
+        session = self.session
+        if isinstance(tree, exp.Create):
+            kind = str(tree.args.get("kind") or "").upper()
+            if kind not in ("TABLE", "SCHEMA", "INDEX"):
+                raise errcodes.FeatureNotSupported(f"CREATE {kind} is not supported yet")
+            query_sql = None
+            if kind == "TABLE" and tree.expression is not None:
+                query_sql = session._plan(tree.expression, ()).sql
+            state = await self.begin()
+            if kind == "TABLE":
+                result = await session._in_thread(
+                    tables.create_table, state, tree, query_sql, list(params))
+            elif kind == "SCHEMA":
+                result = await session._in_thread(tables.create_schema, state, tree)
+            else:
+                result = await session._in_thread(tables.create_index, state, tree)
+            return self._command(result)
+        if isinstance(tree, exp.Drop):
+            state = await self.begin()
+            return self._command(await session._in_thread(tables.drop, state, tree))
+        if isinstance(tree, exp.Alter):
+            if str(tree.args.get("kind") or "").upper() != "TABLE":
+                raise errcodes.FeatureNotSupported("only ALTER TABLE is supported")
+            state = await self.begin()
+            return self._command(await session._in_thread(tables.alter_table, state, tree))
+        if isinstance(tree, exp.TruncateTable):
+            state = await self.begin()
+            return self._command(await session._in_thread(tables.truncate, state, tree))
+        return await self._dml(tree, params, param_oids)
+
+    def _command(self, result: tables.WriteResult) -> CommandResult:
+        for sqlstate, message in result.notices:
+            self.session.notice(message, sqlstate)
+        return CommandResult(result.tag)
+
+    async def _dml(self, tree: exp.Expr, params: Sequence[Any],
+                   param_oids: Sequence[int]) -> Result:
+        session = self.session
+        state = await self.begin()
+        oids = param_oids if len(param_oids) >= len(params) else [0] * len(params)
+        prepared, _ = prepare_tree(tree, oids, session._values())
+        fn: Any = {exp.Insert: tables.insert, exp.Update: tables.update,
+                   exp.Delete: tables.delete}[type(tree)]  # type: ignore[index]
+        values = [to_engine_value(p) for p in params]
+        result, returning, alias = await session._in_thread(fn, state, prepared, values)
+        for sqlstate, message in result.notices:
+            session.notice(message, sqlstate)
+        if returning is None:
+            return CommandResult(result.tag)
+        rows = result.returning if result.returning is not None else pa.table({})
+        query = exp.select(*[e.copy() for e in returning.expressions]).from_(
+            exp.Table(this=exp.to_identifier(tables.STAGE),
+                      alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True))))
+        plan = plan_query(query, [], session._values())
+        out = await session._in_thread(_run_over, state.duck, plan.sql, rows)
+        columns = tuple(
+            Column(name, plan.oid_overrides.get(i) or engine.duck_type_oid(t))
+            for i, (name, t) in enumerate(zip(out[0], out[1], strict=True))
+        )
+        prefix, _, _ = result.tag.rpartition(" ")
+        return RowsResult(columns, _many(out[2]), tag_prefix=prefix)
+
+    async def describe_returning(self, tree: exp.Expr) -> tuple[Column, ...] | None:
+        """The row shape of INSERT / UPDATE / DELETE ... RETURNING (Describe)."""
+        returning = tree.args.get("returning")
+        if not isinstance(returning, exp.Returning):
+            return None
+        schema_node = tree.this
+        table = schema_node.this if isinstance(schema_node, exp.Schema) else schema_node
+        if not isinstance(table, exp.Table):
+            return None
+        alias = tables._target_alias(table)
+        source = table.copy()
+        source.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
+        query = exp.select(*[e.copy() for e in returning.expressions]).from_(source).limit(0)
+        plan = self.session._plan(query, ())
+        duck = self.session._describe_engine()
+        try:
+            names, dtypes = await self.session._in_thread(_shape, duck, plan.sql)
+        except SqlError:
+            raise
+        except Exception as exc:
+            raise tables.translate_write_error(exc) from None
+        return tuple(
+            Column(name, plan.oid_overrides.get(i) or engine.duck_type_oid(t))
+            for i, (name, t) in enumerate(zip(names, dtypes, strict=True))
+        )
+
+
+def _run_over(duck: Any, sql: str, rows: pa.Table) -> tuple[list[str], list[Any], list[pa.RecordBatch]]:
+    duck.register(tables.STAGE, rows)
+    try:
+        rel = duck.sql(sql)
+        table = rel.to_arrow_table()
+        return rel.columns, rel.types, table.to_batches()
+    except Exception as exc:
+        raise tables.translate_write_error(exc) from None
+    finally:
+        tables._unregister(duck)
+
+
+def _shape(duck: Any, sql: str) -> tuple[list[str], list[Any]]:
+    rel = duck.sql(sql)
+    return rel.columns, rel.types
+
+
+async def _many(batches: list[pa.RecordBatch]) -> Any:
+    for b in batches:
+        yield b

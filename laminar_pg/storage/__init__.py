@@ -1,0 +1,1 @@
+"""Durable storage: the change log that is every transaction's commit point."""
