@@ -61,8 +61,8 @@ lint: $(STAMP)
 bench: install
 	$(BIN)/python bench/wire.py
 
-# sqllogictest files against a fresh server: make slt SLT_CORPUS=dir SLT_PROTOCOL=extended
-# (the tables issue adds this to .ci/run once laminar_pg has tables)
+# sqllogictest files, each against a fresh server: make slt SLT_CORPUS=dir SLT_PROTOCOL=extended
+# (.ci/run runs SQLite's select1-5 over both protocols after make test)
 slt: $(STAMP)
 	$(BIN)/python -m laminar_pg.slt.serve_and_run --protocol $(SLT_PROTOCOL) \
 	  $(addprefix $(SLT_CORPUS)/,$(SLT_FILES))
