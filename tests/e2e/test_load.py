@@ -10,7 +10,6 @@ transaction, and an intentional error followed by a good query.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 
 import psycopg
@@ -97,11 +96,9 @@ async def run_load(dsn: str) -> list[int]:
 
 @pytest.mark.slow  # ~22 s on 2 cores
 def test_200_connections_100_mixed_queries_each(server: LaminarServer) -> None:
-    start = time.monotonic()
-    done = asyncio.run(run_load(server.dsn))
-    elapsed = time.monotonic() - start
+    # No time limit beyond a generous one against hangs: speed is bench/wire.py's business.
+    done = asyncio.run(asyncio.wait_for(run_load(server.dsn), timeout=600))
     assert done == [QUERIES_PER_CONNECTION] * CONNECTIONS
-    assert elapsed < 60, f"load took {elapsed:.1f} s"
     # The server is still fine afterwards.
     with psycopg.connect(server.dsn, autocommit=True) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
