@@ -50,7 +50,7 @@ async def amain(config: Config) -> int:
         name = config.tls_cert if which == "certificate" else config.tls_key
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise StartupError(f'could not load server {which} file "{name}": {reason}') from None
-    db = Database(config)
+    db = open_database(config)
     try:
         await server.start()
     except OSError as exc:
@@ -68,6 +68,24 @@ async def amain(config: Config) -> int:
         stale.unlink(missing_ok=True)
         db.close()
     return 0
+
+
+def open_database(config: Config) -> Database:
+    """The data directory, recovered; its problems as one clear line."""
+    from laminar_pg.storage.log import LogCorruptionError, LogFormatError
+
+    try:
+        return Database(config)
+    except LogFormatError as exc:
+        raise StartupError(f'data directory "{config.data_dir}": {exc}') from None
+    except LogCorruptionError as exc:
+        raise StartupError(f'data directory "{config.data_dir}": {exc}') from None
+    except Exception as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            raise StartupError(f'data directory "{config.data_dir}" is in use by another '
+                               "laminar-pg server") from None
+        raise
 
 
 def serve(config: Config) -> int:

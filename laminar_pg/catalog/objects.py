@@ -13,6 +13,7 @@ transaction commits, so a rolled-back CREATE leaves no trace.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 FIRST_OID = 16384  # PostgreSQL's FirstNormalObjectId: OIDs below belong to the system
 
@@ -42,9 +43,14 @@ class Catalog:
     objects: dict[int, CatalogObject] = field(default_factory=dict)
     next_oid: int = FIRST_OID
     version: int = 0  # bumped by every committed change: cached plans compare it
+    # (oid, table version) -> column names, filled on demand from the engine
+    columns: dict[tuple[int, int], list[str]] = field(default_factory=dict)
+    # (oid, table version) -> the Arrow schema of its rows (pyarrow.Schema)
+    row_schemas: dict[tuple[int, int], Any] = field(default_factory=dict)
 
     def copy(self) -> Catalog:
-        return Catalog(dict(self.objects), self.next_oid, self.version)
+        return Catalog(dict(self.objects), self.next_oid, self.version, dict(self.columns),
+                       dict(self.row_schemas))
 
     def allocate_oid(self) -> int:
         oid = self.next_oid

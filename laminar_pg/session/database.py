@@ -16,7 +16,7 @@ import structlog
 from laminar_pg.catalog.objects import Catalog
 from laminar_pg.config import Config
 from laminar_pg.session import engine, tables
-from laminar_pg.storage.log import ChangeLog, ChangeOp
+from laminar_pg.storage.log import ChangeLog, ChangeOp, DdlOp
 
 log = structlog.get_logger("laminar_pg.database")
 
@@ -52,19 +52,32 @@ class Database:
         duck = engine.new_connection(self.duck)
         self.catalog.apply(PUBLIC_SCHEMA_OID, "schema:public")
         count = rows = 0
-        for record in self.log.records():
-            duck.execute("BEGIN TRANSACTION")
-            try:
+        replayer = tables.Replayer(duck, self.catalog)
+        duck.execute("BEGIN TRANSACTION")
+        try:
+            for record in self.log.records():
+                ddl = any(isinstance(op, DdlOp) for op in record.ops)
+                if ddl:  # DDL in a transaction of its own, as when it ran (DuckDB refuses
+                    replayer.flush()  # some DDL after writes to the same table in one)
+                    duck.execute("COMMIT")
+                    duck.execute("BEGIN TRANSACTION")
                 for op in record.ops:
-                    tables.apply_op(duck, self.catalog, op)
+                    replayer.apply(op)
                     if isinstance(op, ChangeOp):
                         rows += op.batch.num_rows
-                duck.execute("COMMIT")
-            except Exception:
+                if ddl:
+                    duck.execute("COMMIT")
+                    duck.execute("BEGIN TRANSACTION")
+                self.applied_lsn = record.lsn
+                count += 1
+            replayer.flush()
+            duck.execute("COMMIT")
+        except Exception:
+            try:
                 duck.execute("ROLLBACK")
-                raise
-            self.applied_lsn = record.lsn
-            count += 1
+            except Exception:
+                pass
+            raise
         tables.advance_sequences(duck, self.catalog)
         duck.close()
         if count:

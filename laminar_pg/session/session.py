@@ -571,6 +571,10 @@ class PgSession:
                 return Description(prepared.param_oids, inner.columns)
         if isinstance(tree, (exp.Insert, exp.Update, exp.Delete)):
             return Description(prepared.param_oids, await self.writes.describe_returning(tree))
+        if isinstance(tree, ast.Explain):
+            return Description(prepared.param_oids, _EXPLAIN_COLUMNS)
+        if isinstance(tree, ast.ShowObjects):
+            return Description(prepared.param_oids, _SHOW_OBJECTS_COLUMNS)
         return Description(prepared.param_oids, None)
 
     # ---------------------------------------------------------------- utility statements
@@ -800,6 +804,38 @@ class PgSession:
             raise errcodes.InvalidCursorName(f'cursor "{name}" does not exist')
         return CommandResult("CLOSE CURSOR" if name is not None else "CLOSE CURSOR ALL")
 
+    async def _explain(self, tree: ast.Explain, params: Sequence[Any]) -> Result:
+        """The engine's plan of a query, one line a row in the column "QUERY PLAN"."""
+        inner = tree.this
+        if not isinstance(inner, QUERY_TYPES):
+            raise errcodes.FeatureNotSupported(
+                f"EXPLAIN of {_statement_name(inner)} is not supported yet",
+                hint="EXPLAIN works on queries (SELECT, VALUES, set operations).")
+        options = tree.args.get("options") or {}
+        analyze = options.get("analyze", "false") in ("true", "on", "1")
+        plan = self._plan(inner, [0] * len(params))
+        prefix = "EXPLAIN ANALYZE " if analyze else "EXPLAIN "
+        explained = QueryPlan(prefix + plan.sql, plan.param_oids)
+        result = await self.run_plan(explained, params)
+        lines: list[str] = []
+        async for batch in result.batches:
+            for value in batch.column(batch.num_columns - 1).to_pylist():
+                lines.extend(str(value).rstrip("\n").split("\n"))
+        table = pa.table({"QUERY PLAN": pa.array(lines, pa.string())})
+        return RowsResult(_EXPLAIN_COLUMNS, _many(table.to_batches()), tag_override="EXPLAIN")
+
+    async def _show_objects(self, tree: ast.ShowObjects, params: Sequence[Any]) -> Result:
+        """SHOW TABLES (and the streaming kinds, empty until their issues build them)."""
+        kind = str(tree.args.get("kind")).lower()
+        names: list[str] = []
+        if kind == "tables":
+            schemas = self.search_path()
+            catalog = self._catalog()
+            names = sorted(o.name for o in catalog.objects.values()
+                           if o.kind == "table" and o.schema in schemas)
+        table = pa.table({"name": pa.array(names, pa.string())})
+        return RowsResult(_SHOW_OBJECTS_COLUMNS, _many(table.to_batches()), tag_override="SHOW")
+
     async def _refuse(self, tree: exp.Expr, params: Sequence[Any]) -> Result:
         raise errcodes.FeatureNotSupported(f"{_statement_name(tree)} is not supported yet")
 
@@ -842,7 +878,7 @@ class PgSession:
         async def load(rows: pa.Table) -> int:
             state = await self.writes.begin()
             obj = tables.resolve_table(state, table)
-            count: int = await self._in_thread(tables.insert_arrow, state, obj, names, rows)
+            count: int = await self.writes.call(tables.insert_arrow, state, obj, names, rows)
             return count
 
         return CopyInResult(len(names), fmt, CopyInCollector(fmt, names, load))
@@ -964,6 +1000,9 @@ def _statement_name(tree: exp.Expr) -> str:
 
 _SHOW_ALL_COLUMNS = (Column("name", 25), Column("setting", 25), Column("description", 25))
 
+_EXPLAIN_COLUMNS = (Column("QUERY PLAN", 25),)
+_SHOW_OBJECTS_COLUMNS = (Column("name", 25),)
+
 _HANDLERS: dict[type, Any] = {
     ast.SetVariable: PgSession._set,
     ast.ShowVariable: PgSession._show,
@@ -980,6 +1019,8 @@ _HANDLERS: dict[type, Any] = {
     ast.DeclareCursor: PgSession._declare,
     ast.FetchCursor: PgSession._fetch,
     ast.CloseCursor: PgSession._close_cursor,
+    ast.Explain: PgSession._explain,
+    ast.ShowObjects: PgSession._show_objects,
     ast.Listen: PgSession._refuse,
     ast.Unlisten: PgSession._refuse,
     ast.Notify: PgSession._refuse,

@@ -50,6 +50,12 @@ class WriteState:
     search_path: list[str]
     ops: list[Op] = field(default_factory=list)
     catalog_changed: bool = False
+    begun: bool = False  # BEGIN is sent with the first statement (one trip to the engine)
+
+    def ensure_begun(self) -> None:
+        if not self.begun:
+            self.duck.execute("BEGIN TRANSACTION")
+            self.begun = True
 
     def ddl(self, sql: str, obj_oid: int, key: str | None) -> None:
         self.ops.append(DdlOp(sql, obj_oid, key))
@@ -145,9 +151,51 @@ def _param_number(param: exp.Parameter) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _arrow(duck: Any, tree: exp.Expr, params: Sequence[Any]) -> pa.Table:
+def _arrow(duck: Any, tree: exp.Expr, params: Sequence[Any],
+           schema: pa.Schema | None = None) -> pa.Table:
     sql, values = _renumbered(tree, params)
+    if schema is not None:
+        return _rows_as_arrow(duck, sql, values, schema)
     return _arrow_sql(duck, sql, values)
+
+
+_PLAIN_TYPES = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean,
+                pa.types.is_string, pa.types.is_large_string, pa.types.is_decimal,
+                pa.types.is_date32, pa.types.is_binary)
+
+
+def _plain(t: pa.DataType) -> bool:
+    if pa.types.is_timestamp(t):
+        return True
+    return any(check(t) for check in _PLAIN_TYPES)
+
+
+def _rows_as_arrow(duck: Any, sql: str, values: Sequence[Any], schema: pa.Schema) -> pa.Table:
+    """A small write's RETURNING * rows: fetched as Python values and built into the
+    table's Arrow schema, which for a handful of rows costs a fraction of the engine's
+    Arrow export."""
+    try:
+        cursor = duck.execute(sql, list(values) or None)
+        rows = cursor.fetchall()
+    except SqlError:
+        raise
+    except Exception as exc:
+        raise translate_write_error(exc) from None
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+    arrays = [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def row_schema(state: WriteState, obj: CatalogObject) -> pa.Schema | None:
+    """The Arrow schema of a table's rows when every column is of a plain type (then
+    small writes take the `_rows_as_arrow` path), else None."""
+    key = (obj.oid, obj.version)
+    if key not in state.catalog.row_schemas:
+        schema = _arrow_sql(state.duck, f"SELECT * FROM {qualified_sql(obj)} LIMIT 0").schema
+        state.catalog.row_schemas[key] = (
+            schema if all(_plain(f.type) for f in schema) else None)
+    found: pa.Schema | None = state.catalog.row_schemas[key]
+    return found
 
 
 def _arrow_sql(duck: Any, sql: str, values: Sequence[Any] = ()) -> pa.Table:
@@ -329,7 +377,7 @@ def drop(state: WriteState, tree: exp.Drop) -> WriteResult:
     if kind not in ("TABLE", "INDEX", "SEQUENCE"):
         raise errcodes.FeatureNotSupported(f"DROP {kind} is not supported yet")
     lower = kind.lower()
-    tables = [tree.this, *(tree.expressions or [])] if tree.this is not None else []
+    tables = _drop_targets(tree)
     result = WriteResult(f"DROP {kind}")
     found: list[CatalogObject] = []
     for t in tables:
@@ -355,6 +403,14 @@ def drop(state: WriteState, tree: exp.Drop) -> WriteResult:
     return result
 
 
+def _drop_targets(tree: exp.Drop) -> list[exp.Expr]:
+    """DROP's objects: sqlglot keeps them in `tables` (a schema's name lands in `db`)."""
+    targets = list(tree.args.get("tables") or [])
+    if tree.this is not None:
+        targets.insert(0, tree.this)
+    return [*targets, *(tree.expressions or [])]
+
+
 def _indexes_of(state: WriteState, table: CatalogObject) -> list[CatalogObject]:
     rows = _arrow_sql(state.duck, "SELECT index_name FROM duckdb_indexes() WHERE schema_name = $1 "
                       "AND table_name = $2", [table.schema, table.name])
@@ -365,9 +421,8 @@ def _indexes_of(state: WriteState, table: CatalogObject) -> list[CatalogObject]:
 
 def _drop_schema(state: WriteState, tree: exp.Drop) -> WriteResult:
     result = WriteResult("DROP SCHEMA")
-    names = [tree.this, *(tree.expressions or [])]
-    for t in names:
-        name = t.name
+    for t in _drop_targets(tree):
+        name = t.db or t.name if isinstance(t, exp.Table) else t.name
         obj = state.catalog.find("schema", "", name)
         if obj is None:
             if tree.args.get("exists"):
@@ -392,7 +447,7 @@ def _drop_schema(state: WriteState, tree: exp.Drop) -> WriteResult:
 
 def create_schema(state: WriteState, tree: exp.Create) -> WriteResult:
     table = tree.this
-    name = table.name if isinstance(table, exp.Table) else str(table)
+    name = (table.db or table.name) if isinstance(table, exp.Table) else str(table)
     if state.catalog.find("schema", "", name) is not None:
         if tree.args.get("exists"):
             return WriteResult("CREATE SCHEMA", notices=[
@@ -500,7 +555,8 @@ def insert(state: WriteState, tree: exp.Insert, params: Sequence[Any]) -> tuple[
         state.change(obj, old, -1)
         state.change(obj, new, 1)
     else:
-        rows = _arrow(state.duck, tree, params)
+        small = isinstance(tree.expression, exp.Values) and len(tree.expression.expressions) <= 64
+        rows = _arrow(state.duck, tree, params, row_schema(state, obj) if small else None)
         state.change(obj, rows, 1)
     return WriteResult(f"INSERT 0 {rows.num_rows}", rows), returning, alias
 
@@ -567,9 +623,13 @@ def _unregister(duck: Any) -> None:
 
 
 def _column_names(state: WriteState, obj: CatalogObject) -> list[str]:
-    rows = _arrow_sql(state.duck, "SELECT column_name FROM duckdb_columns() WHERE schema_name = $1 "
-                      "AND table_name = $2 ORDER BY column_index", [obj.schema, obj.name])
-    names: list[str] = rows.column(0).to_pylist()
+    key = (obj.oid, obj.version)
+    names = state.catalog.columns.get(key)
+    if names is None:
+        rows = _arrow_sql(state.duck, "SELECT column_name FROM duckdb_columns() WHERE "
+                          "schema_name = $1 AND table_name = $2 ORDER BY column_index",
+                          [obj.schema, obj.name])
+        names = state.catalog.columns[key] = rows.column(0).to_pylist()
     return names
 
 
@@ -671,6 +731,43 @@ def apply_op(duck: Any, catalog: Catalog, op: Op) -> None:
             duck.execute(f"INSERT INTO {qualified_sql(obj)} SELECT * FROM {STAGE}")
         finally:
             _unregister(duck)
+
+
+class Replayer:
+    """Applies logged records to the engine on start, fast: runs of inserts (the common
+    case: INSERT and COPY) are gathered per table and loaded with one INSERT each; any
+    delete or DDL first flushes what was gathered, so the order of effects is kept."""
+
+    FLUSH_ROWS = 1_000_000
+
+    def __init__(self, duck: Any, catalog: Catalog) -> None:
+        self.duck = duck
+        self.catalog = catalog
+        self.pending: dict[tuple[int, int], list[pa.RecordBatch]] = {}
+        self.pending_rows = 0
+
+    def apply(self, op: Op) -> None:
+        if isinstance(op, ChangeOp):
+            weights = op.batch.column(op.batch.num_columns - 1)
+            if len(weights) and pc.min(weights).as_py() > 0 and pc.max(weights).as_py() == 1:
+                self.pending.setdefault((op.oid, op.schema_version), []).append(op.batch)
+                self.pending_rows += op.batch.num_rows
+                if self.pending_rows >= self.FLUSH_ROWS:
+                    self.flush()
+                return
+        self.flush()
+        apply_op(self.duck, self.catalog, op)
+
+    def flush(self) -> None:
+        pending, self.pending, self.pending_rows = self.pending, {}, 0
+        for (oid, _), batches in pending.items():
+            obj = self.catalog.objects[oid]
+            rows = pa.Table.from_batches(batches).drop_columns([WEIGHT])
+            self.duck.register(STAGE, rows)
+            try:
+                self.duck.execute(f"INSERT INTO {qualified_sql(obj)} SELECT * FROM {STAGE}")
+            finally:
+                _unregister(self.duck)
 
 
 def _delete_rows(duck: Any, obj: CatalogObject, rows: pa.Table) -> None:

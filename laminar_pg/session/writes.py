@@ -25,6 +25,7 @@ from laminar_pg import errcodes
 from laminar_pg.errors import SqlError
 from laminar_pg.session import engine, tables
 from laminar_pg.session.query import plan_query, prepare_tree
+from laminar_pg.storage.log import ChangeOp
 from laminar_pg.wire.session import Column, CommandResult, Result, RowsResult
 
 if TYPE_CHECKING:
@@ -57,12 +58,17 @@ class Writes:
         try:
             duck = self.session._take_engine()
             self.session._prepare_engine(duck)
-            await self.session._in_thread(duck.execute, "BEGIN TRANSACTION")
         except BaseException:
             self.db.write_lock.release()
             raise
         self.state = tables.WriteState(duck, self.db.catalog.copy(), self.session.search_path())
         return self.state
+
+    async def call(self, fn: Any, *args: Any) -> Any:
+        """Run a tables.* function in a worker thread, inside the engine transaction."""
+        state = self.state
+        assert state is not None
+        return await self.session._in_thread(_in_transaction, state, fn, *args)
 
     async def _acquire(self) -> None:
         """The writer lock; a cancel request or statement_timeout ends the wait."""
@@ -95,7 +101,9 @@ class Writes:
         log = self.db.log
         lsn = 0
         try:
-            if commit and state.ops:
+            if not state.begun:
+                pass  # nothing reached the engine
+            elif commit and state.ops:
                 lsn = log.reserve()
                 try:
                     await self.session._in_thread(state.duck.execute, "COMMIT")
@@ -104,7 +112,12 @@ class Writes:
                     lsn = 0
                     await self._rollback_quietly(state)
                     raise tables.translate_write_error(exc) from None
-                log.submit(lsn, state.ops, int(time.time() * 1000))
+                stamp = int(time.time() * 1000)
+                if sum(op.batch.num_rows for op in state.ops if isinstance(op, ChangeOp)) > 50_000:
+                    # encoding a large record takes milliseconds: not on the event loop
+                    await self.session._in_thread(log.submit, lsn, state.ops, stamp)
+                else:
+                    log.submit(lsn, state.ops, stamp)
                 if state.catalog_changed:
                     self.db.catalog = state.catalog
             elif commit:
@@ -145,24 +158,24 @@ class Writes:
                 query_sql = session._plan(tree.expression, ()).sql
             state = await self.begin()
             if kind == "TABLE":
-                result = await session._in_thread(
+                result = await self.call(
                     tables.create_table, state, tree, query_sql, list(params))
             elif kind == "SCHEMA":
-                result = await session._in_thread(tables.create_schema, state, tree)
+                result = await self.call(tables.create_schema, state, tree)
             else:
-                result = await session._in_thread(tables.create_index, state, tree)
+                result = await self.call(tables.create_index, state, tree)
             return self._command(result)
         if isinstance(tree, exp.Drop):
             state = await self.begin()
-            return self._command(await session._in_thread(tables.drop, state, tree))
+            return self._command(await self.call(tables.drop, state, tree))
         if isinstance(tree, exp.Alter):
             if str(tree.args.get("kind") or "").upper() != "TABLE":
                 raise errcodes.FeatureNotSupported("only ALTER TABLE is supported")
             state = await self.begin()
-            return self._command(await session._in_thread(tables.alter_table, state, tree))
+            return self._command(await self.call(tables.alter_table, state, tree))
         if isinstance(tree, exp.TruncateTable):
             state = await self.begin()
-            return self._command(await session._in_thread(tables.truncate, state, tree))
+            return self._command(await self.call(tables.truncate, state, tree))
         return await self._dml(tree, params, param_oids)
 
     def _command(self, result: tables.WriteResult) -> CommandResult:
@@ -179,7 +192,7 @@ class Writes:
         fn: Any = {exp.Insert: tables.insert, exp.Update: tables.update,
                    exp.Delete: tables.delete}[type(tree)]  # type: ignore[index]
         values = [to_engine_value(p) for p in params]
-        result, returning, alias = await session._in_thread(fn, state, prepared, values)
+        result, returning, alias = await self.call(fn, state, prepared, values)
         for sqlstate, message in result.notices:
             session.notice(message, sqlstate)
         if returning is None:
@@ -222,6 +235,11 @@ class Writes:
             Column(name, plan.oid_overrides.get(i) or engine.duck_type_oid(t))
             for i, (name, t) in enumerate(zip(names, dtypes, strict=True))
         )
+
+
+def _in_transaction(state: tables.WriteState, fn: Any, *args: Any) -> Any:
+    state.ensure_begun()
+    return fn(*args)
 
 
 def _run_over(duck: Any, sql: str, rows: pa.Table) -> tuple[list[str], list[Any], list[pa.RecordBatch]]:

@@ -198,6 +198,15 @@ class FlushStatement(LaminarStatement):
     arg_types: t.ClassVar[dict[str, bool]] = {}
 
 
+class Explain(LaminarStatement):
+    """`EXPLAIN [ANALYZE] [VERBOSE] statement` or `EXPLAIN (option [value], ...) statement`.
+
+    options: lower-case option name -> value text ('true' when given bare).
+    """
+
+    arg_types = {"this": True, "options": False}
+
+
 class CheckpointStatement(LaminarStatement):
     """`CHECKPOINT`."""
 

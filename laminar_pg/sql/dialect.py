@@ -95,7 +95,9 @@ class LaminarParser(PostgresParser):
         TokenType.EXECUTE: lambda self: self._parse_execute_prepared(),
         TokenType.FETCH: lambda self: self._parse_fetch_cursor(move=False),
         TokenType.DECLARE: lambda self: self._parse_declare_cursor(),
-        TokenType.COMMAND: lambda self: self._unsupported_statement(),
+        TokenType.COMMAND: lambda self: (
+            self._parse_explain() if self._prev and self._prev.text.upper() == "EXPLAIN"
+            else self._unsupported_statement()),
         TokenType.LOCK: lambda self: self._unsupported_statement(),
     }
 
@@ -217,6 +219,30 @@ class LaminarParser(PostgresParser):
             if self._match_text_seq(*choice):
                 return choice
         return None
+
+    def _parse_explain(self) -> exp.Expr:
+        """EXPLAIN's options (legacy words or a parenthesised list), then the statement."""
+        options: dict[str, str] = {}
+        if self._match(TokenType.L_PAREN):
+            while self._curr and not self._match(TokenType.R_PAREN):
+                name = self._curr.text.lower()
+                self._advance()
+                value = "true"
+                if self._curr and self._curr.token_type not in (TokenType.COMMA,
+                                                                TokenType.R_PAREN):
+                    value = self._curr.text.lower()
+                    self._advance()
+                options[name] = value
+                self._match(TokenType.COMMA)
+        else:
+            while self._curr and self._curr.text.upper() in ("ANALYZE", "ANALYSE", "VERBOSE"):
+                word = self._curr.text.lower()
+                options["analyze" if word.startswith("analy") else word] = "true"
+                self._advance()
+        inner = self._parse_statement()
+        if inner is None:
+            self.raise_error("Expecting a statement to explain")
+        return ast.Explain(this=inner, options=options)
 
     def _parse_name(self) -> str:
         """A ColId: a quoted identifier as written, any other word lowercased."""
@@ -652,6 +678,7 @@ class LaminarGenerator(PostgresGenerator):
                 ast.Notify,
                 ast.FlushStatement,
                 ast.CheckpointStatement,
+                ast.Explain,
             )
         },
     }
@@ -780,6 +807,11 @@ class LaminarGenerator(PostgresGenerator):
 
     def flushstatement_sql(self, expression: ast.FlushStatement) -> str:
         return "FLUSH"
+
+    def explain_sql(self, expression: ast.Explain) -> str:
+        options = expression.args.get("options") or {}
+        listed = ", ".join(f"{k.upper()} {v.upper()}" for k, v in options.items())
+        return f"EXPLAIN {'(' + listed + ') ' if listed else ''}{self.sql(expression.this)}"
 
     def checkpointstatement_sql(self, expression: ast.CheckpointStatement) -> str:
         return "CHECKPOINT"
