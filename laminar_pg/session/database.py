@@ -78,7 +78,7 @@ class Database:
             except Exception:
                 pass
             raise
-        tables.advance_sequences(duck, self.catalog)
+        tables.advance_sequences(duck, self.catalog, replayer.positions)
         duck.close()
         if count:
             log.info("recovered", records=count, rows=rows, lsn=self.applied_lsn,

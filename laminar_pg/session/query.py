@@ -279,6 +279,7 @@ def prepare_tree(
     _cast_params(tree, param_oids)
     _int4_generate_series(tree)
     _array_literals(tree)
+    _bytea_literals(tree)
     _numeric_casts(tree)
     _map_types(tree)
     _replace_now(tree)
@@ -326,6 +327,7 @@ def plan_query(
     _cast_params(tree, param_oids)
     _int4_generate_series(tree)
     _array_literals(tree)
+    _bytea_literals(tree)
     _numeric_casts(tree)
     _map_types(tree)
     _replace_now(tree)
@@ -397,6 +399,21 @@ def engine_type(t: types.PgType | None) -> exp.DataType:
     return exp.DataType.build(_DUCK_TYPE_FOR.get(t.name, t.name), dialect="postgres")
 
 
+def _bytea_literals(tree: exp.Expr) -> None:
+    """'\\xdeadbeef'::bytea -> unhex('deadbeef'): PostgreSQL's hex format (DuckDB would
+    read each backslash escape as one byte and the rest as characters)."""
+    for cast in list(tree.find_all(exp.Cast)):
+        literal = cast.this
+        if not (isinstance(literal, exp.Literal) and literal.is_string):
+            continue
+        if not cast.to.is_type(exp.DataType.Type.VARBINARY, exp.DataType.Type.BINARY,
+                               exp.DataType.Type.BLOB):
+            continue
+        value = types.decode_param(types.Oid.BYTEA, 0, literal.this.encode())
+        cast.replace(exp.Anonymous(this="unhex", expressions=[
+            exp.Literal.string(bytes(value).hex())]))
+
+
 def _array_literals(tree: exp.Expr) -> None:
     """'{1,2}'::int4[] -> [1, 2]: PostgreSQL's array text syntax, which DuckDB lacks."""
     for cast in list(tree.find_all(exp.Cast)):
@@ -431,6 +448,10 @@ def _numeric_casts(tree: exp.Expr) -> None:
         if not to.is_type(exp.DataType.Type.DECIMAL) or to.expressions:
             continue
         inner = cast.this
+        if isinstance(inner, exp.Literal) and not inner.is_string and inner.this.isdigit():
+            # 2::numeric stays numeric (a bare 2 would divide as an integer)
+            cast.set("to", exp.DataType.build("DECIMAL(38, 0)"))
+            continue
         if isinstance(inner, exp.Parameter) or (
             isinstance(inner, exp.Literal) and not inner.is_string
         ):

@@ -843,10 +843,15 @@ class PgSession:
         target = tree.this
         if not tree.args.get("kind"):  # COPY ... TO
             query = target.this if isinstance(target, exp.Subquery) else None
-            if query is None:
-                raise errcodes.FeatureNotSupported(
-                    "COPY from a table is not supported yet; use COPY (SELECT ...) TO STDOUT"
-                )
+            if query is None:  # COPY t [(cols)] TO STDOUT: the table's rows
+                table = target.this if isinstance(target, exp.Schema) else target
+                if not isinstance(table, exp.Table) or self._table_column_oids(table) is None:
+                    name = table.sql("postgres") if isinstance(table, exp.Expr) else "?"
+                    raise errcodes.UndefinedTable(f'relation "{name}" does not exist')
+                cols: list[exp.Expr] = (
+                    [exp.column(c.name, quoted=True) for c in target.expressions]
+                    if isinstance(target, exp.Schema) else [exp.Star()])
+                query = exp.select(*cols).from_(table.copy())
             files = tree.args.get("files") or []
             if not files or files[0].sql().upper() != "STDOUT":
                 raise errcodes.FeatureNotSupported("COPY TO a file is not supported; use STDOUT")
@@ -899,6 +904,12 @@ def copy_format(tree: exp.Copy) -> CopyFormat:
         if key == "force_quote":
             items = param.args.get("expressions") or []
             force_quote = True if isinstance(value, exp.Star) else tuple(i.name for i in items)
+            continue
+        boolean = isinstance(value, (exp.Var, exp.Literal, exp.Boolean)) and (
+            value.name.lower() in ("true", "false", "on", "off", "1", "0", "match"))
+        if key == "header" and boolean:  # HEADER true | on | 1 ... (copy.c defGetCopyHeader)
+            assert isinstance(value, exp.Expr)
+            opts["header"] = "false" if value.name.lower() in ("false", "off", "0") else "true"
             continue
         if key in _LEGACY_COPY_FLAGS and (value is None or isinstance(value, exp.Var)):
             name, flag = _LEGACY_COPY_FLAGS[key]

@@ -222,6 +222,7 @@ _DUPLICATE = re.compile(r'Duplicate key "(.*)" violates (primary key|unique) con
 _NOT_NULL = re.compile(r"NOT NULL constraint failed: ([^.]+)\.(\S+)")
 _EXISTS = re.compile(r'(Table|Schema|Index|Sequence) with name "?([^"]+?)"? already exists')
 _COMMIT_DUP = re.compile(r'duplicate key "(.*)"')
+_NO_COLUMN = re.compile(r'Table "([^"]+)" does not have a column with name "([^"]+)"')
 
 
 def translate_write_error(exc: Exception) -> SqlError:
@@ -238,6 +239,14 @@ def translate_write_error(exc: Exception) -> SqlError:
         return errcodes.UniqueViolation(
             "duplicate key value violates unique constraint", detail=detail
         )
+    if "constraint violation" in message and (m := _COMMIT_DUP.search(message)) is not None:
+        return errcodes.UniqueViolation(
+            "duplicate key value violates unique constraint",
+            detail=f"Key ({m.group(1)}) already exists.",
+        )
+    if (m := _NO_COLUMN.search(message)) is not None:
+        return errcodes.UndefinedColumn(
+            f'column "{m.group(2)}" of relation "{m.group(1)}" does not exist')
     if (m := _NOT_NULL.search(message)) is not None:
         return errcodes.NotNullViolation(
             f'null value in column "{m.group(2)}" of relation "{m.group(1)}" violates '
@@ -261,8 +270,8 @@ def translate_write_error(exc: Exception) -> SqlError:
         return errcodes.SerializationFailure(
             "could not serialize access due to concurrent update"
         )
-    if "Column with name" in message and "already exists" in message:
-        return errcodes.DuplicateColumn(message)
+    if (m := re.search(r'Column with name "?([^"!]+)"? already exists', message)) is not None:
+        return errcodes.DuplicateColumn(f'column "{m.group(1)}" of relation already exists')
     if "Dependency Error" in text or "depend on it" in message:
         return errcodes.DependentObjectsStillExist(message)
     return engine.translate_error(exc)
@@ -547,6 +556,7 @@ def insert(state: WriteState, tree: exp.Insert, params: Sequence[Any]) -> tuple[
     _qualify(table_node, obj)
     returning = _strip_returning(tree)
     _fill_column_list(state, tree, obj)
+    _typed_literals(state, tree, obj)
     conflict = tree.args.get("conflict")
     update = (isinstance(conflict, exp.OnConflict) and conflict.args.get("action") is not None
               and "UPDATE" in str(conflict.args["action"]).upper())
@@ -559,6 +569,44 @@ def insert(state: WriteState, tree: exp.Insert, params: Sequence[Any]) -> tuple[
         rows = _arrow(state.duck, tree, params, row_schema(state, obj) if small else None)
         state.change(obj, rows, 1)
     return WriteResult(f"INSERT 0 {rows.num_rows}", rows), returning, alias
+
+
+def _typed_literals(state: WriteState, tree: exp.Insert, obj: CatalogObject) -> None:
+    """String literals in VALUES bound for array or bytea columns are read as PostgreSQL
+    reads them ('{1,NULL,3}', '\\xdeadbeef'), not with the engine's own text syntax."""
+    source = tree.expression
+    if not isinstance(source, exp.Values):
+        return
+    types = dict(_column_types(state, obj))
+    schema_node = tree.this
+    names = ([c.name for c in schema_node.expressions] if isinstance(schema_node, exp.Schema)
+             else [n for n, _ in _column_types(state, obj)])
+    special = {n: types[n] for n in names
+               if n in types and (types[n].endswith("]") or types[n] == "BLOB")}
+    if not special:
+        return
+    for row in source.expressions:
+        items = row.expressions if isinstance(row, exp.Tuple) else [row]
+        for name, item in zip(names, items, strict=False):
+            if name in special and isinstance(item, exp.Literal) and item.is_string:
+                item.replace(exp.Cast(this=item.copy(),
+                                      to=exp.DataType.build(special[name], dialect="duckdb")))
+    from laminar_pg.session.query import _array_literals, _bytea_literals
+
+    _array_literals(source)
+    _bytea_literals(source)
+
+
+def _column_types(state: WriteState, obj: CatalogObject) -> list[tuple[str, str]]:
+    key = (obj.oid, -obj.version)  # negative version: (name, engine type) pairs
+    found = state.catalog.row_schemas.get(key)
+    if found is None:
+        rows = state.duck.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = $1 "
+            "AND table_name = $2 ORDER BY column_index", [obj.schema, obj.name]).fetchall()
+        found = state.catalog.row_schemas[key] = [(str(n), str(t)) for n, t in rows]
+    result: list[tuple[str, str]] = found
+    return result
 
 
 def _fill_column_list(state: WriteState, tree: exp.Insert, obj: CatalogObject) -> None:
@@ -745,6 +793,7 @@ class Replayer:
         self.catalog = catalog
         self.pending: dict[tuple[int, int], list[pa.RecordBatch]] = {}
         self.pending_rows = 0
+        self.positions: dict[int, int] = {}  # sequence oid -> last value handed out
 
     def apply(self, op: Op) -> None:
         if isinstance(op, ChangeOp):
@@ -756,6 +805,9 @@ class Replayer:
                     self.flush()
                 return
         self.flush()
+        if isinstance(op, DdlOp) and op.position is not None and op.oid is not None:
+            self.positions[op.oid] = max(self.positions.get(op.oid, 0), op.position)
+            return
         apply_op(self.duck, self.catalog, op)
 
     def flush(self) -> None:
@@ -797,15 +849,39 @@ def _delete_rows(duck: Any, obj: CatalogObject, rows: pa.Table) -> None:
         _unregister(duck)
 
 
-def advance_sequences(duck: Any, catalog: Catalog) -> None:
-    """After replay, each serial column's sequence continues after the largest value
-    stored (the log keeps rows, not sequence positions)."""
+def record_sequence_positions(state: WriteState) -> None:
+    """Before COMMIT: the position of each sequence of a table this transaction inserted
+    into, so that after a restart no serial value is handed out twice."""
+    tables = {(op.table, op.oid) for op in state.ops if isinstance(op, ChangeOp)}
+    owned = []
+    for _, oid in tables:
+        table = state.catalog.objects.get(oid)
+        if table is None:
+            continue
+        owned += [o for o in state.catalog.objects.values()
+                  if o.kind == "sequence" and o.schema == table.schema
+                  and o.name.startswith(table.name + "_") and o.name.endswith("_seq")]
+    if not owned:
+        return
+    rows = dict(((s, n), v) for s, n, v in state.duck.execute(
+        "SELECT schema_name, sequence_name, last_value FROM duckdb_sequences()").fetchall())
+    for seq in owned:
+        value = rows.get((seq.schema, seq.name))
+        if value is not None:
+            state.ops.append(DdlOp("", seq.oid, seq.key, position=int(value)))
+
+
+def advance_sequences(duck: Any, catalog: Catalog,
+                      positions: dict[int, int] | None = None) -> None:
+    """After replay, each serial column's sequence continues after the last value it
+    handed out (logged at commit) and after the largest value stored."""
+    positions = positions or {}
     for seq in [o for o in catalog.objects.values() if o.kind == "sequence"]:
         rows = duck.execute(
             "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = $1 "
             "AND column_default LIKE $2", [seq.schema, f"%{seq.name}%"]
         ).fetchall()
-        top = 0
+        top = positions.get(seq.oid, 0)
         for table, column in rows:
             found = duck.execute(
                 f"SELECT max({quote(column)}) FROM {quote(seq.schema)}.{quote(table)}"

@@ -104,6 +104,8 @@ class Writes:
             if not state.begun:
                 pass  # nothing reached the engine
             elif commit and state.ops:
+                if any(o.kind == "sequence" for o in state.catalog.objects.values()):
+                    await self.session._in_thread(tables.record_sequence_positions, state)
                 lsn = log.reserve()
                 try:
                     await self.session._in_thread(state.duck.execute, "COMMIT")

@@ -23,7 +23,7 @@ from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import ParseError
 from sqlglot.generators.postgres import PostgresGenerator
 from sqlglot.parsers.postgres import PostgresParser
-from sqlglot.tokenizer_core import Token, TokenType
+from sqlglot.tokenizer_core import Token, TokenizerCore, TokenType
 
 from laminar_pg.sql import ast
 
@@ -817,10 +817,29 @@ class LaminarGenerator(PostgresGenerator):
         return "CHECKPOINT"
 
 
+class _LaminarTokenizerCore(TokenizerCore):
+    """`$1,$2`: a dollar-quote tag is an identifier ($tag$), so `$1,$` is not one; sqlglot
+    takes it for a tag unless the text between the dollars is all digits. A `$` followed
+    by a digit always starts a parameter (scan.l: param {dollar}{decinteger})."""
+
+    __slots__ = ()
+
+    def _scan_string(self, start: str) -> bool:
+        if start == "$" and self._peek.isdigit():
+            self._add(self.heredoc_string_alternative)
+            return True
+        return bool(super()._scan_string(start))
+
+
 class LaminarTokenizer(Postgres.Tokenizer):
     """Postgres tokenizer that never swallows a statement's text as a COMMAND string."""
 
     COMMANDS: t.ClassVar[set[TokenType]] = set()
+
+    def _init_core(self) -> TokenizerCore:
+        core = super()._init_core()
+        core.__class__ = _LaminarTokenizerCore
+        return core
 
     KEYWORDS = {
         **{k: v for k, v in Postgres.Tokenizer.KEYWORDS.items() if k not in ("RESET", "PREPARE")},

@@ -103,6 +103,7 @@ class DdlOp:
     sql: str
     oid: int | None = None
     name: str | None = None
+    position: int | None = None  # a sequence's last value handed out (serial columns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +180,9 @@ def _encode_change(op: ChangeOp) -> list[bytes]:
 def _encode_ddl(op: DdlOp) -> bytes:
     if not isinstance(op.sql, str):
         raise TypeError("DdlOp.sql must be a str")
-    body = {"sql": op.sql, "oid": op.oid, "name": op.name}
+    body: dict[str, Any] = {"sql": op.sql, "oid": op.oid, "name": op.name}
+    if op.position is not None:
+        body["pos"] = op.position
     return _KIND_DDL + json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -202,7 +205,8 @@ def _decode_op(lsn: int, op_no: int, values: list[bytes]) -> Op:
         if len(values) != 1:
             raise LogCorruptionError(f"LSN {lsn} op {op_no}: DDL op split into chunks")
         body = json.loads(values[0][1:])
-        return DdlOp(sql=body["sql"], oid=body["oid"], name=body["name"])
+        return DdlOp(sql=body["sql"], oid=body["oid"], name=body["name"],
+                     position=body.get("pos"))
     if kind != _KIND_CHANGE:
         raise LogCorruptionError(f"LSN {lsn} op {op_no}: unknown op kind {kind!r}")
     batches: list[pa.RecordBatch] = []

@@ -1997,6 +1997,21 @@ def _is_int(t: pa.DataType) -> bool:
     return bool(pa.types.is_integer(t))
 
 
+_PADDED_NUMERIC = pa.decimal128(38, 10)
+
+
+def _unconstrained_numeric_text(a: pa.Array) -> list[bytes | None]:
+    """DECIMAL(38, 10) is how the engine stores an unconstrained `numeric` column: its
+    trailing zeros are storage padding, not the value's scale (PostgreSQL prints 1.5, not
+    1.5000000000). Trailing zeros a client typed (1.50) are lost with the padding."""
+    text = pc.cast(a, pa.string())
+    if pc.any(pc.match_substring(text, "E")).as_py():  # Arrow writes tiny values as 1E-10
+        text = pa.array([None if v is None else format(v, "f") for v in a.to_pylist()],
+                        pa.string())
+    text = pc.replace_substring_regex(text, pattern=r"(\.[0-9]*?)0+$", replacement=r"\1")
+    return _bytes_of(pc.replace_substring_regex(text, pattern=r"\.$", replacement=""))
+
+
 def _text_fast(oid: int, t: pa.DataType, tz: dt.tzinfo | None) -> ColumnEncoder | None:
     """A vectorised text encoder for (oid, Arrow type), or None if none matches PostgreSQL."""
     is_str = pa.types.is_string(t) or pa.types.is_large_string(t)
@@ -2083,6 +2098,8 @@ class _ColumnEncoder:
 
     def __call__(self, arr: pa.Array | pa.ChunkedArray) -> list[bytes | None]:
         arr = _normalize(arr)
+        if self._fmt == 0 and arr.type == _PADDED_NUMERIC and self._oid == Oid.NUMERIC:
+            return _unconstrained_numeric_text(arr)
         if len(arr) <= _SMALL_ARRAY and _plain_scalar(arr.type):
             # A pyarrow.compute call costs tens of microseconds whatever the length:
             # for a handful of values (a typical OLTP-sized result) per value is faster.

@@ -401,7 +401,8 @@ ERROR_CASES: list[tuple[str, str, str, int | None]] = [
     ("PREPARE TRANSACTION 'x'", "0A000", "PREPARE TRANSACTION is not supported", 1),
     ("COMMIT PREPARED 'x'", "0A000", "COMMIT PREPARED is not supported", 1),
     ("ROLLBACK PREPARED 'x'", "0A000", "ROLLBACK PREPARED is not supported", 1),
-    ("EXPLAIN SELECT 1", "0A000", "EXPLAIN SELECT is not supported", 1),
+    ("REINDEX TABLE t", "0A000", "REINDEX TABLE is not supported", 1),
+    ("EXPLAIN", "42601", "syntax error at end of input", 8),
     ("VACUUM", "0A000", "VACUUM is not supported", 1),
     ("select 1; LOCK t", "0A000", "LOCK T is not supported", 11),
     ("GRANT SELECT ON t TO u", "0A000", "GRANT is not supported", 1),
@@ -449,3 +450,34 @@ def test_unsupported_statements_log_nothing(caplog: pytest.LogCaptureFixture) ->
 
 def test_parses_are_cached() -> None:
     assert parse_script("select 42")[0] is parse_script("select 42")[0]
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("INSERT INTO t VALUES ($1,$2)", "INSERT INTO t VALUES ($1, $2)"),  # psycopg's %s,%s
+        ("SELECT $1,$2,$$a,b$$", "SELECT $1, $2, 'a,b'"),
+        ("SELECT $tag$x$tag$,$10", "SELECT 'x', $10"),
+    ],
+)
+def test_parameters_next_to_commas_are_not_dollar_quotes(sql: str, expected: str) -> None:
+    (statement,) = parse_script(sql)
+    assert statement.ast is not None
+    assert statement.ast.sql(dialect="postgres") == expected
+
+
+@pytest.mark.parametrize(
+    ("sql", "options", "inner"),
+    [
+        ("EXPLAIN SELECT 1", {}, exp.Select),
+        ("EXPLAIN ANALYZE VERBOSE SELECT 1", {"analyze": "true", "verbose": "true"}, exp.Select),
+        ("EXPLAIN (ANALYZE, FORMAT text) SELECT 1", {"analyze": "true", "format": "text"},
+         exp.Select),
+        ("EXPLAIN INSERT INTO t VALUES (1)", {}, exp.Insert),
+    ],
+)
+def test_explain(sql: str, options: dict[str, str], inner: type[exp.Expr]) -> None:
+    (statement,) = parse_script(sql)
+    assert isinstance(statement.ast, lam.Explain)
+    assert statement.ast.args.get("options") == options
+    assert isinstance(statement.ast.this, inner)
