@@ -47,10 +47,12 @@ class Catalog:
     columns: dict[tuple[int, int], list[str]] = field(default_factory=dict)
     # (oid, table version) -> the Arrow schema of its rows (pyarrow.Schema)
     row_schemas: dict[tuple[int, int], Any] = field(default_factory=dict)
+    # (oid, table version) -> column -> declared PostgreSQL type (varchar(n), jsonb ...)
+    declared: dict[tuple[int, int], dict[str, str]] = field(default_factory=dict)
 
     def copy(self) -> Catalog:
         return Catalog(dict(self.objects), self.next_oid, self.version, dict(self.columns),
-                       dict(self.row_schemas))
+                       dict(self.row_schemas), dict(self.declared))
 
     def allocate_oid(self) -> int:
         oid = self.next_oid

@@ -142,6 +142,18 @@ _ARRAY_OIDS = {16: 1000, 17: 1001, 21: 1005, 23: 1007, 20: 1016, 25: 1009, 700: 
                1186: 1187, 2950: 2951, 114: 199}
 
 
+def type_modifier(t: Any, oid: int) -> int:
+    """RowDescription's atttypmod: numeric(p, s) as PostgreSQL encodes it; -1 otherwise
+    (and for DECIMAL(38, 10), the engine's stand-in for an unconstrained numeric)."""
+    if oid != 1700 or getattr(t, "id", None) != "decimal":
+        return -1
+    spec = dict(t.children)
+    precision, scale = int(spec["precision"]), int(spec["scale"])
+    if (precision, scale) == (38, 10):
+        return -1
+    return ((precision << 16) | scale) + 4
+
+
 def duck_type_name_oid(name: str) -> int:
     """The PostgreSQL type OID for a DuckDB type name (duckdb_columns().data_type)."""
     try:

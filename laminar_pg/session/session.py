@@ -136,7 +136,7 @@ class PgSession:
         self.sql_prepared: dict[str, PreparedStatement] = {}
         self.cursors: dict[str, Cursor] = {}
         self.current_query: str | None = None
-        self._plans: dict[tuple[str, tuple[int, ...]], QueryPlan] = {}
+        self._plans: dict[tuple[str, tuple[int, ...], int], QueryPlan] = {}
         self._cancel_reason = "user request"
         self.writes = Writes(self)
         self._column_oids: dict[tuple[int, str, str], dict[str, int] | None] = {}
@@ -321,13 +321,15 @@ class PgSession:
         self, tree: exp.Expr, param_oids: Sequence[int], text: str | None = None
     ) -> QueryPlan:
         """Plans are cached per session by statement text and parameter types."""
-        columns = self._single_table_columns(tree) if "$" in (text or "$") else None
-        if text is None:
-            return plan_query(tree, param_oids, self._values(), SESSION_RELATIONS, columns)
-        key = (text, tuple(param_oids))
-        plan = self._plans.get(key)
+        key = (text or "", tuple(param_oids), self._catalog().version)
+        plan = self._plans.get(key) if text is not None else None
         if plan is None:
+            columns = self._single_table_columns(tree)
             plan = plan_query(tree, param_oids, self._values(), SESSION_RELATIONS, columns)
+            if columns:
+                _declared_overrides(tree, columns, plan)
+            if text is None:
+                return plan
             if len(self._plans) >= PLAN_CACHE_SIZE:
                 self._plans.pop(next(iter(self._plans)))
             self._plans[key] = plan
@@ -376,9 +378,11 @@ class PgSession:
             if obj is None:
                 continue
             rows = self._describe_engine().execute(
-                "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = $1 "
-                "AND table_name = $2 ORDER BY column_index", [obj.schema, obj.name]).fetchall()
-            found = {name: engine.duck_type_name_oid(dtype) for name, dtype in rows}
+                "SELECT column_name, data_type, comment FROM duckdb_columns() WHERE "
+                "schema_name = $1 AND table_name = $2 ORDER BY column_index",
+                [obj.schema, obj.name]).fetchall()
+            found = {name: (tables.declared_oid(str(comment)) if comment else 0)
+                     or engine.duck_type_name_oid(dtype) for name, dtype, comment in rows}
             break
         if len(self._column_oids) > 256:
             self._column_oids.clear()
@@ -537,7 +541,7 @@ class PgSession:
         cols = []
         for i, (name, t) in enumerate(zip(names, dtypes, strict=True)):
             oid = plan.oid_overrides.get(i) or engine.duck_type_oid(t)
-            cols.append(Column(name, oid))
+            cols.append(Column(name, oid, type_modifier=engine.type_modifier(t, oid)))
         return tuple(cols)
 
     async def _describe(self, prepared: PreparedStatement) -> Description:
@@ -969,6 +973,28 @@ def _relation(duck: Any, sql: str, params: list[Any]) -> Any:
     rel = duck.sql(sql, params=params or None)
     rel.types  # noqa: B018 - binds the query
     return rel
+
+
+_ENGINE_TYPED = frozenset({1043, 1042, 3802})  # declared types the engine cannot report
+
+
+def _declared_overrides(tree: exp.Expr, columns: dict[str, int], plan: QueryPlan) -> None:
+    """SELECT * / plain columns of one table: RowDescription says varchar, bpchar or jsonb
+    where the column was declared so (the engine's type is VARCHAR or JSON)."""
+    if not isinstance(tree, exp.Select) or not any(o in _ENGINE_TYPED for o in columns.values()):
+        return
+    position = 0
+    for item in tree.expressions:
+        if isinstance(item, exp.Star) or (isinstance(item, exp.Column) and item.is_star):
+            for oid in columns.values():
+                if oid in _ENGINE_TYPED:
+                    plan.oid_overrides.setdefault(position, oid)
+                position += 1
+            continue
+        inner = item.this if isinstance(item, exp.Alias) else item
+        if isinstance(inner, exp.Column) and columns.get(inner.name, 0) in _ENGINE_TYPED:
+            plan.oid_overrides.setdefault(position, columns[inner.name])
+        position += 1
 
 
 async def _many(batches: list[pa.RecordBatch]) -> AsyncIterator[pa.RecordBatch]:

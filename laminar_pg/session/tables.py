@@ -65,6 +65,8 @@ class WriteState:
     def change(self, table: CatalogObject, rows: pa.Table, weight: int) -> None:
         if rows.num_rows == 0:
             return
+        if weight > 0:
+            check_lengths(self, table, rows)
         rows = rows.combine_chunks()
         columns = [rows.column(i).combine_chunks() for i in range(rows.num_columns)]
         columns.append(pa.array(np.full(rows.num_rows, weight, dtype=np.int64)))
@@ -301,6 +303,69 @@ def _column_type(dtype: exp.DataType) -> exp.DataType:
     return dtype
 
 
+_DECLARED_OIDS = {"varchar": 1043, "bpchar": 1042, "jsonb": 3802}
+
+
+def declared_type(dtype: exp.DataType) -> str | None:
+    """The PostgreSQL type a column keeps beside its engine type when the two differ
+    (varchar(n), char(n), jsonb): kept as the engine column's COMMENT, so it lives in
+    the engine's catalog, follows renames and is rebuilt by replay."""
+    if dtype.is_type(exp.DataType.Type.VARCHAR, exp.DataType.Type.NVARCHAR) and dtype.expressions:
+        return f"varchar({dtype.expressions[0].sql()})"
+    if dtype.is_type(exp.DataType.Type.CHAR, exp.DataType.Type.NCHAR):
+        return f"bpchar({dtype.expressions[0].sql() if dtype.expressions else '1'})"
+    if dtype.is_type(exp.DataType.Type.JSONB):
+        return "jsonb"
+    return None
+
+
+def declared_oid(declared: str) -> int:
+    return _DECLARED_OIDS.get(declared.split("(")[0], 0)
+
+
+def declared_length(declared: str) -> int | None:
+    if "(" not in declared:
+        return None
+    return int(declared.split("(")[1].rstrip(")"))
+
+
+def declared_types(state: WriteState, obj: CatalogObject) -> dict[str, str]:
+    key = (obj.oid, obj.version)
+    found = state.catalog.declared.get(key)
+    if found is None:
+        found = state.catalog.declared[key] = read_declared(state.duck, obj.schema, obj.name)
+    return found
+
+
+def read_declared(duck: Any, schema: str, name: str) -> dict[str, str]:
+    rows = duck.execute(
+        "SELECT column_name, comment FROM duckdb_columns() WHERE schema_name = $1 AND "
+        "table_name = $2 AND comment IS NOT NULL", [schema, name]).fetchall()
+    return {str(c): str(d) for c, d in rows if declared_oid(str(d))}
+
+
+def _comment_declared(state: WriteState, obj: CatalogObject, columns: dict[str, str]) -> None:
+    for column, declared in columns.items():
+        sql = (f"COMMENT ON COLUMN {qualified_sql(obj)}.{quote(column)} IS "
+               f"'{declared}'")
+        _execute(state.duck, sql)
+        state.ddl(sql, obj.oid, obj.key)
+
+
+def check_lengths(state: WriteState, obj: CatalogObject, rows: pa.Table) -> None:
+    """varchar(n) / char(n): a longer value is 22001, as PostgreSQL says it."""
+    for column, declared in declared_types(state, obj).items():
+        limit = declared_length(declared)
+        if limit is None or column not in rows.column_names:
+            continue
+        lengths = pc.utf8_length(rows.column(column))
+        longest = pc.max(lengths).as_py()
+        if longest is not None and longest > limit:
+            kind = "character varying" if declared.startswith("varchar") else "character"
+            raise errcodes.StringDataRightTruncation22001(
+                f"value too long for type {kind}({limit})")
+
+
 def create_table(state: WriteState, tree: exp.Create, query_sql: str | None,
                  params: Sequence[Any]) -> WriteResult:
     """CREATE TABLE [IF NOT EXISTS] name (...) | AS query. `query_sql` is the engine SQL
@@ -341,6 +406,7 @@ def create_table(state: WriteState, tree: exp.Create, query_sql: str | None,
     assert isinstance(schema_node, exp.Schema)
     node = schema_node.copy()
     sequences: list[tuple[int, str, str]] = []
+    declared_columns: dict[str, str] = {}
     for col in node.expressions:
         if not isinstance(col, exp.ColumnDef):
             continue
@@ -366,6 +432,8 @@ def create_table(state: WriteState, tree: exp.Create, query_sql: str | None,
                        for c in col.constraints):
                 col.append("constraints", exp.ColumnConstraint(kind=exp.NotNullColumnConstraint()))
         elif isinstance(dtype, exp.DataType):
+            if (declared := declared_type(dtype)) is not None:
+                declared_columns[col.name] = declared
             col.set("kind", _column_type(dtype))
     node.set("this", exp.to_table(target, dialect="duckdb"))
     _qualify(node.this, CatalogObject(0, "table", schema, name))
@@ -376,6 +444,7 @@ def create_table(state: WriteState, tree: exp.Create, query_sql: str | None,
     sql = ddl.sql(dialect="duckdb")
     _execute(state.duck, sql)
     state.ddl(sql, oid, f"table:{schema}.{name}")
+    _comment_declared(state, state.catalog.objects[oid], declared_columns)
     return result
 
 
@@ -512,14 +581,18 @@ def alter_table(state: WriteState, tree: exp.Alter) -> WriteResult:
             renamed = exp.AlterRename(this=exp.to_identifier(new, quoted=True))
             node.set("actions", [renamed])
             key = f"table:{obj.schema}.{new}"
-        elif isinstance(action, exp.ColumnDef):
+        declared: dict[str, str] = {}
+        if isinstance(action, exp.ColumnDef):
             dtype = action.args.get("kind")
             if isinstance(dtype, exp.DataType):
+                if (found := declared_type(dtype)) is not None:
+                    declared[action.name] = found
                 node.args["actions"][0].set("kind", _column_type(dtype))
         sql = node.sql(dialect="duckdb")
         _execute(state.duck, sql)
         state.ddl(sql, obj.oid, key)
         obj = state.catalog.objects[obj.oid]
+        _comment_declared(state, obj, declared)
     return WriteResult("ALTER TABLE")
 
 

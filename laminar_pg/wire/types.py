@@ -894,6 +894,38 @@ def _str_out(oid: int) -> Callable[[Any], str]:
     return out
 
 
+class _JsonNumber(str):
+    """A JSON number kept as written (jsonb prints 1.50 as 1.50, 1e2 as 100)."""
+
+
+def _jsonb_number(text: str) -> _JsonNumber:
+    return _JsonNumber(format(Decimal(text), "f") if "e" in text.lower() else text)
+
+
+def _jsonb_render(value: Any) -> str:
+    if isinstance(value, dict):
+        # jsonb orders keys by length, then bytewise; the last of duplicate keys wins
+        keys = sorted(value, key=lambda k: (len(k.encode()), k.encode()))
+        return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {_jsonb_render(value[k])}"
+                               for k in keys) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_jsonb_render(v) for v in value) + "]"
+    if isinstance(value, _JsonNumber):
+        return str.__str__(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def jsonb_out(value: Any) -> str:
+    """jsonb_out: the canonical text of a JSON document stored as written."""
+    if not isinstance(value, str):
+        raise _cannot_encode(value, Oid.JSONB)
+    try:
+        parsed = json.loads(value, parse_float=_jsonb_number, parse_int=_jsonb_number)
+    except ValueError:
+        return value
+    return _jsonb_render(parsed)
+
+
 def _uuid_value(value: Any) -> uuid.UUID:
     if isinstance(value, uuid.UUID):
         return value
@@ -1071,7 +1103,8 @@ _TEXT_OUT: dict[int, Callable[[Any], str]] = {
     Oid.TIMESTAMP: _timestamp_out,
     Oid.INTERVAL: _interval_out,
     Oid.VOID: _void_out,
-    **{oid: _str_out(oid) for oid in (*_TEXT_LIKE, Oid.JSON, Oid.JSONB)},
+    **{oid: _str_out(oid) for oid in (*_TEXT_LIKE, Oid.JSON)},
+    Oid.JSONB: jsonb_out,
     **{
         oid: functools.partial(lambda o, v: str(_check_int(v, o)), oid)
         for oid in (*_INT_RANGES, *_OID_LIKE)
@@ -1474,7 +1507,7 @@ _BIN_OUT: dict[int, Callable[[Any], bytes]] = {
     Oid.TIMESTAMPTZ: _timestamp_send(True),
     Oid.INTERVAL: _interval_send,
     Oid.UUID: lambda v: _uuid_value(v).bytes,
-    Oid.JSONB: lambda v: b"\x01" + _str_out(Oid.JSONB)(v).encode("utf-8"),
+    Oid.JSONB: lambda v: b"\x01" + jsonb_out(v).encode("utf-8"),
     Oid.RECORD: _record_send,
     Oid.VOID: lambda v: b"",
     **{oid: _text_send(oid) for oid in (*_TEXT_LIKE, Oid.JSON) if oid != Oid.CHAR},
@@ -2025,7 +2058,7 @@ def _text_fast(oid: int, t: pa.DataType, tz: dt.tzinfo | None) -> ColumnEncoder 
         return lambda a: _float_text(a, 15, single=False)
     if oid == Oid.FLOAT4 and pa.types.is_float32(t):
         return lambda a: _float_text(a, 6, single=True)
-    if (oid in _TEXT_LIKE or oid in (Oid.JSON, Oid.JSONB, Oid.UUID)) and is_str:
+    if (oid in _TEXT_LIKE or oid in (Oid.JSON, Oid.UUID)) and is_str:
         return _bytes_of
     if oid == Oid.BYTEA and (pa.types.is_binary(t) or pa.types.is_large_binary(t)):
         return lambda a: [None if v is None else b"\\x" + binascii.hexlify(v) for v in _bytes_of(a)]

@@ -404,7 +404,10 @@ STRATEGIES: dict[int, st.SearchStrategy[Any]] = {
     ),
     Oid.UUID: st.uuids(),
 }
-STRATEGIES[Oid.JSONB] = STRATEGIES[Oid.JSON]
+# jsonb text comes out canonical (non-ASCII as is, keys ordered): generate it so
+STRATEGIES[Oid.JSONB] = st.recursive(
+    st.none() | st.booleans() | st.integers() | _text, lambda c: st.lists(c, max_size=3)
+).map(lambda v: json.dumps(v, ensure_ascii=False))
 STRATEGIES[Oid.BPCHAR] = STRATEGIES[Oid.TEXT]
 
 
@@ -443,6 +446,16 @@ def test_special_values_round_trip() -> None:
             (Oid.TIMESTAMP, dt.datetime.min), (Oid.VOID, None), (Oid.INT4_ARRAY, [[1, None], [3, 4]]),
         ]:  # fmt: skip
             assert _same(decode_param(oid, fmt, encode(oid, value)), value), (oid, value)
+
+
+@pytest.mark.parametrize(("stored", "shown"), [
+    ('{"b": 1, "a": [1, 2]}', '{"a": [1, 2], "b": 1}'),
+    ('{"a": 1, "a": 2}', '{"a": 2}'),
+    ('{"aa":1.50,"b":1e2,"c":"\\u00e9"}', '{"b": 100, "c": "é", "aa": 1.50}'),
+])
+def test_jsonb_text_is_canonical(stored: str, shown: str) -> None:
+    """jsonb_out: keys by length then bytes, the last duplicate wins, numbers as written."""
+    assert encode_text(Oid.JSONB, stored) == shown.encode()
 
 
 def test_timedelta_encodes_as_interval() -> None:
