@@ -127,6 +127,11 @@ class Writes:
             else:
                 await self._rollback_quietly(state)
         finally:
+            if not state.catalog_changed:  # keep what the transaction learned of the tables
+                shared = self.db.catalog
+                shared.columns.update(state.catalog.columns)
+                shared.row_schemas.update(state.catalog.row_schemas)
+                shared.declared.update(state.catalog.declared)
             self.session._return_engine(state.duck)
             self.db.write_lock.release()
         if lsn:
