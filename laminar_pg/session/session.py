@@ -35,7 +35,7 @@ from laminar_pg.session.query import (
 )
 from laminar_pg.session.settings import SessionSettings, canonical_name, parse_timeout
 from laminar_pg.session.writes import WRITE_TYPES, Writes
-from laminar_pg.sql import ast
+from laminar_pg.sql import ast, literal_insert
 from laminar_pg.sql.script import Statement, parse_one_statement, parse_script
 from laminar_pg.wire.session import (
     Column,
@@ -191,9 +191,18 @@ class PgSession:
         self._notices.append(Notice(severity, sqlstate, message))
 
     async def parse_script(self, sql: str) -> list[PreparedStatement]:
+        if sql[:40].lstrip()[:6].lower() == "insert" and (rows := literal_insert.scan(sql)):
+            # a bulk INSERT of literals: read in one pass, not by sqlglot (sql/literal_insert.py)
+            tree = ast.LiteralInsert(rows=rows, text=sql.strip())
+            return [PreparedStatement(sql, Statement(tree, sql.strip(), 0), ())]
         return [PreparedStatement(sql, s, ()) for s in parse_script(sql)]
 
     async def prepare(self, sql: str, param_oids: Sequence[int]) -> PreparedStatement:
+        if not param_oids and sql[:40].lstrip()[:6].lower() == "insert" and (
+                rows := literal_insert.scan(sql)):
+            self._refuse_in_failed_block(None)
+            tree = ast.LiteralInsert(rows=rows, text=sql.strip())
+            return PreparedStatement(sql, Statement(tree, sql.strip(), 0), ())
         statement = parse_one_statement(sql)
         self._refuse_in_failed_block(statement.ast)  # as exec_parse_message does
         prepared = PreparedStatement(sql, statement, tuple(param_oids))
@@ -464,6 +473,8 @@ class PgSession:
             return await self._run_query(prepared, params)
         if isinstance(tree, WRITE_TYPES):
             return await self.writes.run(tree, params, prepared.param_oids)
+        if isinstance(tree, ast.LiteralInsert):
+            return await self.writes.literal_insert(tree)
         handler = _HANDLERS.get(type(tree))
         if handler is not None:
             result: Result = await handler(self, tree, params)

@@ -224,6 +224,9 @@ _DUPLICATE = re.compile(r'Duplicate key "(.*)" violates (primary key|unique) con
 _NOT_NULL = re.compile(r"NOT NULL constraint failed: ([^.]+)\.(\S+)")
 _EXISTS = re.compile(r'(Table|Schema|Index|Sequence) with name "?([^"]+?)"? already exists')
 _COMMIT_DUP = re.compile(r'duplicate key "(.*)"')
+_CONVERT_NUMBER = re.compile(
+    r"Could not convert string ['\"](\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*)['\"] to "
+    r"(INT16|INT32|INT64|DECIMAL\(\d+,\d+\))")
 _NO_COLUMN = re.compile(r'Table "([^"]+)" does not have a column with name "([^"]+)"')
 
 
@@ -249,6 +252,14 @@ def translate_write_error(exc: Exception) -> SqlError:
     if (m := _NO_COLUMN.search(message)) is not None:
         return errcodes.UndefinedColumn(
             f'column "{m.group(2)}" of relation "{m.group(1)}" does not exist')
+    if (m := _CONVERT_NUMBER.search(message)) is not None:  # a number out of the type's range
+        target = m.group(2)
+        if target.startswith("DECIMAL"):
+            return errcodes.NumericValueOutOfRange("numeric field overflow")
+        name = {"INT16": "smallint", "INT32": "integer", "INT64": "bigint"}.get(target)
+        if name is not None:
+            return errcodes.NumericValueOutOfRange(
+                f'value "{m.group(1).strip()}" is out of range for type {name}')
     if (m := _NOT_NULL.search(message)) is not None:
         return errcodes.NotNullViolation(
             f'null value in column "{m.group(2)}" of relation "{m.group(1)}" violates '
@@ -816,13 +827,50 @@ def insert_arrow(state: WriteState, obj: CatalogObject, columns: Sequence[str],
     state.duck.register(STAGE, rows)
     try:
         cols = ", ".join(quote(c) for c in columns)
-        stored = _arrow_sql(state.duck, f"INSERT INTO {qualified_sql(obj)} ({cols}) "
-                            f"SELECT * FROM {STAGE} RETURNING *")
+        sql = f"INSERT INTO {qualified_sql(obj)} ({cols}) SELECT * FROM {STAGE} RETURNING *"
+        schema = row_schema(state, obj) if rows.num_rows <= 64 else None
+        stored = (_rows_as_arrow(state.duck, sql, (), schema) if schema is not None
+                  else _arrow_sql(state.duck, sql))
     finally:
         _unregister(state.duck)
     state.change(obj, stored, 1)
     count: int = stored.num_rows
     return count
+
+
+_INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"})
+_NUMERIC_TYPES = frozenset({"FLOAT", "DOUBLE"})
+
+
+def _literals_fit(kinds: set[str], engine_type: str) -> bool:
+    """Whether literals of these kinds, handed to the engine as text, become what
+    PostgreSQL would store (else the statement takes the general path)."""
+    kinds = kinds - {"null"}
+    base = engine_type.split("(")[0]
+    if engine_type.endswith("]") or base in ("BLOB", "BIT", "UNION", "STRUCT", "MAP"):
+        return not kinds  # PostgreSQL's array / bytea text needs the general path
+    if base in _INTEGER_TYPES:
+        return kinds <= {"string", "integer"}
+    if base in _NUMERIC_TYPES or base == "DECIMAL":
+        return kinds <= {"string", "integer", "number"}
+    if base == "BOOLEAN":
+        return kinds <= {"string", "boolean"}
+    return kinds <= {"string"}
+
+
+def insert_literal_rows(state: WriteState, obj: CatalogObject, rows: Any) -> int | None:
+    """sql/literal_insert.py's rows into the table, or None when a column's literals would
+    need PostgreSQL's own coercions (the caller then takes the general path)."""
+    types = _column_types(state, obj)
+    names = rows.columns if rows.columns is not None else [n for n, _ in types][: len(rows.values)]
+    if len(names) != len(rows.values) or len(set(names)) != len(names):
+        return None
+    by_name = dict(types)
+    for name, kinds in zip(names, rows.kinds, strict=True):
+        if name not in by_name or not _literals_fit(kinds, by_name[name]):
+            return None
+    staged = pa.table({f"c{i}": pa.array(v, pa.string()) for i, v in enumerate(rows.values)})
+    return insert_arrow(state, obj, names, staged)
 
 
 # ---------------------------------------------------------------------------- replay

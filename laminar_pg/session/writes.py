@@ -25,6 +25,9 @@ from laminar_pg import errcodes
 from laminar_pg.errors import SqlError
 from laminar_pg.session import engine, tables
 from laminar_pg.session.query import plan_query, prepare_tree
+from laminar_pg.sql import ast
+from laminar_pg.sql.literal_insert import LiteralRows
+from laminar_pg.sql.script import parse_one_statement
 from laminar_pg.storage.log import ChangeOp
 from laminar_pg.wire.session import Column, CommandResult, Result, RowsResult
 
@@ -184,6 +187,25 @@ class Writes:
             state = await self.begin()
             return self._command(await self.call(tables.truncate, state, tree))
         return await self._dml(tree, params, param_oids)
+
+    async def literal_insert(self, tree: ast.LiteralInsert) -> Result:
+        """INSERT ... VALUES of literals, loaded like COPY rows when every literal suits
+        its column as the engine would cast it; else the general path."""
+        rows: LiteralRows = tree.args["rows"]
+        text: str = tree.args["text"]
+        state = await self.begin()
+        table = exp.Table(this=exp.to_identifier(rows.table[-1], quoted=True),
+                          db=exp.to_identifier(rows.table[0], quoted=True)
+                          if len(rows.table) == 2 else None)
+        obj = tables.resolve(state, table)
+        loaded = None
+        if obj is not None:
+            loaded = await self.call(tables.insert_literal_rows, state, obj, rows)
+        if loaded is None:
+            general = parse_one_statement(text).ast
+            assert general is not None
+            return await self.run(general, ())
+        return CommandResult(f"INSERT 0 {loaded}")
 
     def _command(self, result: tables.WriteResult) -> CommandResult:
         for sqlstate, message in result.notices:

@@ -207,6 +207,13 @@ class Explain(LaminarStatement):
     arg_types = {"this": True, "options": False}
 
 
+class LiteralInsert(LaminarStatement):
+    """`INSERT INTO t [(cols)] VALUES (...), ...` of literals only, read without sqlglot
+    (sql/literal_insert.py): `rows` is a LiteralRows, `text` the statement's SQL."""
+
+    arg_types = {"rows": True, "text": True}
+
+
 class CheckpointStatement(LaminarStatement):
     """`CHECKPOINT`."""
 

@@ -973,3 +973,44 @@ def test_data_dir_of_a_newer_format_is_refused(own_server: LaminarServer) -> Non
     assert len(lines) == 1, f"expected one line on stderr, got:\n{proc.stderr}"
     assert "format" in lines[0] and "99" in lines[0], lines[0]
     assert not (own_server.data_dir / "server.json").exists()
+
+
+@pytest.mark.parametrize("protocol", ["simple", "extended"])
+def test_literal_rows_insert_like_postgres(
+    protocol: str, server: LaminarServer, postgres: PostgresServer
+) -> None:
+    """INSERT ... VALUES of literals takes a one-pass path (sql/literal_insert.py) when the
+    literals suit their columns and the general one otherwise: both store what PostgreSQL
+    stores, over both protocols."""
+    t = unique()
+    rows = ", ".join(
+        f"({i}, {i - 3}, {i * 1.25}, 'name ''{i}''', {'TRUE' if i % 2 else 'NULL'}, "
+        f"'2024-01-0{1 + i % 9} 10:00:0{i % 10}', {i}.5)" for i in range(200)
+    )
+    script = [
+        f"CREATE TABLE {t} (id int PRIMARY KEY, a bigint, f float8, s text, ok bool, "
+        "ts timestamp, n numeric(10,2), v varchar(8) DEFAULT 'dflt')",
+        f"INSERT INTO {t} (id, a, f, s, ok, ts, n) VALUES {rows}",
+        f"INSERT INTO {t} VALUES (1000, 1, 2, 3.5, 'yes', '2024-02-29', 12.345)",  # 3.5 -> text
+        f"INSERT INTO {t} (id, a) VALUES (1002, 2.5)",  # numeric into bigint rounds
+        f"INSERT INTO {t} (id, v) VALUES (1003, 'too long value')",  # 22001
+        f"INSERT INTO {t} (id) VALUES (5)",  # duplicate key: 23505
+        f"SELECT * FROM {t} ORDER BY id",
+    ]
+    if protocol == "simple":
+        assert run_simple(server.dsn, script) == run_simple(postgres.dsn, script)
+    else:
+        same_as_postgres(server, postgres, script)
+
+
+def run_simple(dsn: str, script: Sequence[str]) -> list[Any]:
+    """Each statement over the simple query protocol (psycopg's ClientCursor)."""
+    out: list[Any] = []
+    with psycopg.connect(dsn, autocommit=True, cursor_factory=psycopg.ClientCursor) as conn:
+        for sql in script:
+            try:
+                cur = conn.execute(sql)
+                out.append((cur.statusmessage, cur.fetchall() if cur.description else None))
+            except psycopg.Error as exc:
+                out.append(exc.sqlstate)
+    return out
