@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -86,23 +87,28 @@ def _unescape_column(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
                      for v in values], pa.string())
 
 
+def _join_and_parse(chunks: list[bytes], fmt: CopyFormat, columns: Sequence[str]) -> pa.Table:
+    return parse_copy(b"".join(chunks), fmt, columns)
+
+
 class CopyInCollector:
     """The CopyInSink of COPY table FROM STDIN: collects, then loads at CopyDone."""
 
     def __init__(self, fmt: CopyFormat, columns: Sequence[str],
-                 load: Callable[[pa.Table], Awaitable[int]]) -> None:
+                 load: Callable[[pa.Table], Awaitable[int]],
+                 in_thread: Callable[..., Awaitable[Any]]) -> None:
         self.format = fmt
         self.columns = list(columns)
         self._load = load
+        self._in_thread = in_thread  # parsing takes long: never on the event loop
         self._chunks: list[bytes] = []
 
     async def write(self, data: bytes) -> None:
         self._chunks.append(data)
 
     async def finish(self) -> str:
-        data = b"".join(self._chunks)
-        self._chunks = []
-        rows = parse_copy(data, self.format, self.columns)
+        chunks, self._chunks = self._chunks, []
+        rows = await self._in_thread(_join_and_parse, chunks, self.format, self.columns)
         count = await self._load(rows)
         return f"COPY {count}"
 

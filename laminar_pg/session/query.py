@@ -50,6 +50,8 @@ class QueryPlan:
     # functions): the engine computes it once and later executions reuse it.
     constant: bool = False
     cached: Any = None
+    # The result's columns once described (Describe of a re-sent unnamed statement is free).
+    described: Any = None
 
 
 SESSION_RELATION_PREFIX = "laminar_session_"

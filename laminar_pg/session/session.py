@@ -136,7 +136,7 @@ class PgSession:
         self.sql_prepared: dict[str, PreparedStatement] = {}
         self.cursors: dict[str, Cursor] = {}
         self.current_query: str | None = None
-        self._plans: dict[tuple[str, tuple[int, ...], int], QueryPlan] = {}
+        self._plans: dict[tuple[str, tuple[int, ...], int, str], QueryPlan] = {}
         self._cancel_reason = "user request"
         self.writes = Writes(self)
         self._column_oids: dict[tuple[int, str, str], dict[str, int] | None] = {}
@@ -191,15 +191,22 @@ class PgSession:
         self._notices.append(Notice(severity, sqlstate, message))
 
     async def parse_script(self, sql: str) -> list[PreparedStatement]:
-        if sql[:40].lstrip()[:6].lower() == "insert" and (rows := literal_insert.scan(sql)):
+        if sql[:40].lstrip()[:6].lower() == "insert" and (rows := await self._scan_literals(sql)):
             # a bulk INSERT of literals: read in one pass, not by sqlglot (sql/literal_insert.py)
             tree = ast.LiteralInsert(rows=rows, text=sql.strip())
             return [PreparedStatement(sql, Statement(tree, sql.strip(), 0), ())]
         return [PreparedStatement(sql, s, ()) for s in parse_script(sql)]
 
+    async def _scan_literals(self, sql: str) -> literal_insert.LiteralRows | None:
+        """A long statement is scanned in a worker thread, off the event loop."""
+        if len(sql) < 4096:
+            return literal_insert.scan(sql)
+        found: literal_insert.LiteralRows | None = await self._in_thread(literal_insert.scan, sql)
+        return found
+
     async def prepare(self, sql: str, param_oids: Sequence[int]) -> PreparedStatement:
         if not param_oids and sql[:40].lstrip()[:6].lower() == "insert" and (
-                rows := literal_insert.scan(sql)):
+                rows := await self._scan_literals(sql)):
             self._refuse_in_failed_block(None)
             tree = ast.LiteralInsert(rows=rows, text=sql.strip())
             return PreparedStatement(sql, Statement(tree, sql.strip(), 0), ())
@@ -330,7 +337,8 @@ class PgSession:
         self, tree: exp.Expr, param_oids: Sequence[int], text: str | None = None
     ) -> QueryPlan:
         """Plans are cached per session by statement text and parameter types."""
-        key = (text or "", tuple(param_oids), self._catalog().version)
+        key = (text or "", tuple(param_oids), self._catalog().version,
+               self.settings.get_or_none("search_path") or "")
         plan = self._plans.get(key) if text is not None else None
         if plan is None:
             columns = self._single_table_columns(tree)
@@ -562,6 +570,8 @@ class PgSession:
         if isinstance(tree, QUERY_TYPES):
             plan = prepared.plan
             assert plan is not None
+            if plan.described is not None:
+                return Description(plan.param_oids, plan.described)
             nulls = [describe_sample(oid) for oid in plan.param_oids]
             try:
                 duck = self._describe_engine()
@@ -569,7 +579,8 @@ class PgSession:
                 rel = await self._in_thread(_relation, duck, plan.sql, nulls)
             except Exception as exc:
                 raise self._engine_error(exc) from None
-            return Description(plan.param_oids, self._columns(rel.columns, rel.types, plan))
+            plan.described = self._columns(rel.columns, rel.types, plan)
+            return Description(plan.param_oids, plan.described)
         if isinstance(tree, ast.ShowVariable):
             name = str(tree.this)
             if name == "all":
@@ -901,7 +912,7 @@ class PgSession:
             count: int = await self.writes.call(tables.insert_arrow, state, obj, names, rows)
             return count
 
-        return CopyInResult(len(names), fmt, CopyInCollector(fmt, names, load))
+        return CopyInResult(len(names), fmt, CopyInCollector(fmt, names, load, self._in_thread))
 
 
 _LEGACY_COPY_FLAGS = {"csv": ("format", "csv"), "binary": ("format", "binary"),
