@@ -14,11 +14,13 @@ a crash could take back.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pyarrow as pa
+import structlog
 from sqlglot import exp
 
 from laminar_pg import errcodes
@@ -118,11 +120,15 @@ class Writes:
                     await self._rollback_quietly(state)
                     raise tables.translate_write_error(exc) from None
                 stamp = int(time.time() * 1000)
-                if sum(op.batch.num_rows for op in state.ops if isinstance(op, ChangeOp)) > 50_000:
-                    # encoding a large record takes milliseconds: not on the event loop
-                    await self.session._in_thread(log.submit, lsn, state.ops, stamp)
-                else:
-                    log.submit(lsn, state.ops, stamp)
+                try:
+                    if sum(op.batch.num_rows for op in state.ops
+                           if isinstance(op, ChangeOp)) > 50_000:
+                        # encoding a large record takes milliseconds: not on the event loop
+                        await self.session._in_thread(log.submit, lsn, state.ops, stamp)
+                    else:
+                        log.submit(lsn, state.ops, stamp)
+                except Exception as exc:
+                    _panic(exc)
                 if state.catalog_changed:
                     self.db.catalog = state.catalog
             elif commit:
@@ -138,7 +144,10 @@ class Writes:
             self.session._return_engine(state.duck)
             self.db.write_lock.release()
         if lsn:
-            await log.wait_durable(lsn)
+            try:
+                await log.wait_durable(lsn)
+            except Exception as exc:
+                _panic(exc)
             self.db.applied_lsn = max(self.db.applied_lsn, lsn)
 
     async def _rollback_quietly(self, state: tables.WriteState) -> None:
@@ -264,6 +273,15 @@ class Writes:
             Column(name, plan.oid_overrides.get(i) or engine.duck_type_oid(t))
             for i, (name, t) in enumerate(zip(names, dtypes, strict=True))
         )
+
+
+def _panic(exc: Exception) -> NoReturn:
+    """The engine has committed a transaction the log could not make durable: the only
+    consistent state left is the log's, so the process stops at once (as PostgreSQL
+    PANICs when its WAL cannot be written) and the next start replays the log."""
+    structlog.get_logger("laminar_pg.writes").critical(
+        "change_log_write_failed", error=f"{type(exc).__name__}: {exc}")
+    os._exit(3)
 
 
 def _in_transaction(state: tables.WriteState, fn: Any, *args: Any) -> Any:
