@@ -21,7 +21,11 @@ from laminar_pg.errors import SqlError, error_for
 # SET on every new engine connection, so results match PostgreSQL (see FACTS.md).
 CONNECTION_SETUP = (
     "SET integer_division = true",
-    "SET default_null_order = 'nulls_last_on_asc_first_on_desc'",
+    # DuckDB's own NULL order (NULLS LAST both ways): sqlglot writes every ORDER BY for
+    # it, spelling out PostgreSQL's NULLS FIRST on DESC and leaving out a NULLS LAST that
+    # DuckDB already applies, so a PostgreSQL-like default here would turn an explicit
+    # `DESC NULLS LAST` into NULLS FIRST.
+    "SET default_null_order = 'nulls_last'",
     "SET TimeZone = 'UTC'",
     "SET search_path = 'public'",
     "SET arrow_lossless_conversion = true",
@@ -194,6 +198,8 @@ _MESSAGE_RULES: list[tuple[type[Exception], re.Pattern[str], str, str]] = [
      "42P01", 'missing FROM-clause entry for table "{0}"'),
     (duckdb.BinderException, re.compile(r'Referenced column "([^"]+)" (?:was )?not found'),
      "42703", 'column "{0}" does not exist'),
+    (duckdb.BinderException, re.compile(r"WHERE clause cannot contain window functions"),
+     "42P20", "window functions are not allowed in WHERE"),
     (duckdb.InvalidInputException, re.compile(r"More than one row returned by a subquery"),
      "21000", "more than one row returned by a subquery used as an expression"),
     (duckdb.ConversionException, re.compile(r'field value out of range: "([^"]+)"'),

@@ -282,6 +282,8 @@ def prepare_tree(
     _int4_generate_series(tree)
     _array_literals(tree)
     _bytea_literals(tree)
+    _boolean_literals(tree)
+    _like_escape(tree)
     _numeric_casts(tree)
     _map_types(tree)
     _replace_now(tree)
@@ -330,6 +332,8 @@ def plan_query(
     _int4_generate_series(tree)
     _array_literals(tree)
     _bytea_literals(tree)
+    _boolean_literals(tree)
+    _like_escape(tree)
     _numeric_casts(tree)
     _map_types(tree)
     _replace_now(tree)
@@ -399,6 +403,27 @@ def engine_type(t: types.PgType | None) -> exp.DataType:
     if t.name == "numeric":
         return exp.DataType.build(UNCONSTRAINED_NUMERIC)
     return exp.DataType.build(_DUCK_TYPE_FOR.get(t.name, t.name), dialect="postgres")
+
+
+def _like_escape(tree: exp.Expr) -> None:
+    """LIKE / ILIKE escape with a backslash by default in PostgreSQL; DuckDB has no
+    default escape character, so it is spelled out."""
+    for node in list(tree.find_all(exp.Like, exp.ILike)):
+        if isinstance(node.parent, exp.Escape) or not isinstance(node.expression, exp.Expr):
+            continue
+        node.replace(exp.Escape(this=node.copy(), expression=exp.Literal.string("\\")))
+
+
+def _boolean_literals(tree: exp.Expr) -> None:
+    """'on'::boolean, 'off', 'y', ' yes ' ...: PostgreSQL's boolin, not DuckDB's cast."""
+    for cast in list(tree.find_all(exp.Cast)):
+        literal = cast.this
+        if not (isinstance(literal, exp.Literal) and literal.is_string):
+            continue
+        if not cast.to.is_type(exp.DataType.Type.BOOLEAN):
+            continue
+        value = types.decode_param(types.Oid.BOOL, 0, literal.this.encode())
+        cast.replace(exp.Boolean(this=bool(value)))
 
 
 def _bytea_literals(tree: exp.Expr) -> None:

@@ -480,8 +480,10 @@ class PgSession:
         if isinstance(tree, QUERY_TYPES):
             return await self._run_query(prepared, params)
         if isinstance(tree, WRITE_TYPES):
+            self._refuse_if_read_only(tree)
             return await self.writes.run(tree, params, prepared.param_oids)
         if isinstance(tree, ast.LiteralInsert):
+            self._refuse_if_read_only(tree)
             return await self.writes.literal_insert(tree)
         handler = _HANDLERS.get(type(tree))
         if handler is not None:
@@ -650,9 +652,32 @@ class PgSession:
     async def _begin(self, tree: exp.Transaction, params: Sequence[Any]) -> Result:
         if self._status != "I":
             self.notice("there is already a transaction in progress", "25001", "WARNING")
-        else:
-            self._status = "T"
+            return CommandResult("BEGIN")
+        self._status = "T"
+        for mode in tree.args.get("modes") or []:
+            mode = str(mode).upper()
+            if mode in ("READ ONLY", "READ WRITE"):
+                self.settings.set_local("transaction_read_only",
+                                        "on" if mode == "READ ONLY" else "off")
+            elif mode.startswith("ISOLATION LEVEL "):
+                self.settings.set_local("transaction_isolation",
+                                        mode.removeprefix("ISOLATION LEVEL ").lower())
         return CommandResult("BEGIN")
+
+    def _refuse_if_read_only(self, tree: exp.Expr) -> None:
+        """Writes in a READ ONLY transaction (BEGIN READ ONLY, SET TRANSACTION READ ONLY,
+        default_transaction_read_only) are 25006, as in PostgreSQL."""
+        flag = self.settings.get_or_none("transaction_read_only")
+        if flag != "on" and not (self._status == "I" and self.settings.get_or_none(
+                "default_transaction_read_only") == "on"):
+            return
+        if isinstance(tree, exp.Create) and str(tree.args.get("kind") or "").upper() == "TABLE":
+            props = tree.args.get("properties")
+            if props is not None and any(isinstance(p, exp.TemporaryProperty)
+                                         for p in props.expressions):
+                return  # refused later for its own reason
+        raise errcodes.ReadOnlySqlTransaction(
+            f"cannot execute {_statement_name(tree)} in a read-only transaction")
 
     async def _commit(self, tree: exp.Commit, params: Sequence[Any]) -> Result:
         if self._status == "I":
@@ -1051,9 +1076,13 @@ def describe_sample(oid: int) -> Any:
 
 
 def _statement_name(tree: exp.Expr) -> str:
-    if isinstance(tree, exp.Create):
+    if isinstance(tree, (exp.Create, exp.Drop, exp.Alter)):
         kind = str(tree.args.get("kind") or "").upper()
-        return f"CREATE {kind}".strip()
+        return f"{tree.key.upper()} {kind}".strip()
+    if isinstance(tree, ast.LiteralInsert):
+        return "INSERT"
+    if isinstance(tree, exp.TruncateTable):
+        return "TRUNCATE TABLE"
     return tree.key.upper().replace("_", " ")
 
 

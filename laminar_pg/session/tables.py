@@ -484,12 +484,34 @@ def drop(state: WriteState, tree: exp.Drop) -> WriteResult:
     cascade = " CASCADE" if tree.args.get("cascade") else ""
     for obj in found:
         dependents = _indexes_of(state, obj) if kind == "TABLE" else []
+        sequences = _owned_sequences(state, obj) if kind == "TABLE" else []
         sql = f"DROP {kind} {qualified_sql(obj)}{cascade}"
         _execute(state.duck, sql)
         for dep in dependents:
             state.ddl("", dep.oid, None)
         state.ddl(sql, obj.oid, None)
+        for seq in sequences:  # its serial columns' sequences go with it, as in PostgreSQL
+            seq_sql = f"DROP SEQUENCE {qualified_sql(seq)}"
+            _execute(state.duck, seq_sql)
+            state.ddl(seq_sql, seq.oid, None)
     return result
+
+
+def _owned_sequences(state: WriteState, table: CatalogObject) -> list[CatalogObject]:
+    """Sequences created for a table's serial / identity columns: those its columns'
+    defaults call nextval() on (cached per table version)."""
+    key = (table.oid, -table.version - 1_000_000_000)
+    names = state.catalog.row_schemas.get(key)
+    if names is None:
+        defaults = state.duck.execute(
+            "SELECT column_default FROM duckdb_columns() WHERE schema_name = $1 AND "
+            "table_name = $2 AND column_default LIKE 'nextval(%'",
+            [table.schema, table.name]).fetchall()
+        names = state.catalog.row_schemas[key] = {
+            m.group(1) for (d,) in defaults
+            if (m := re.search(r"nextval\('(?:[^'.]*\.)?([^']+)'", str(d)))}
+    return [o for o in state.catalog.objects.values()
+            if o.kind == "sequence" and o.schema == table.schema and o.name in names]
 
 
 def _drop_targets(tree: exp.Drop) -> list[exp.Expr]:
@@ -735,6 +757,17 @@ def _upsert(state: WriteState, tree: exp.Insert, obj: CatalogObject,
     staged = staged.rename_columns(columns[: staged.num_columns])
     state.duck.register(STAGE, staged)
     try:
+        listed = ", ".join(quote(k) for k in keys)
+        twice = state.duck.execute(
+            f"SELECT count(*) FROM (SELECT {listed} FROM {STAGE} WHERE "
+            + " AND ".join(f"{quote(k)} IS NOT NULL" for k in keys)
+            + " GROUP BY ALL HAVING count(*) > 1)"
+        ).fetchall()  # (fetchone would leave the result open on the connection)
+        if twice and twice[0][0]:
+            raise errcodes.CardinalityViolation(
+                "ON CONFLICT DO UPDATE command cannot affect row a second time",
+                hint="Ensure that no rows proposed for insertion within the same command "
+                     "have duplicate constrained values.")
         match = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
         select_sql = (f"SELECT t.* FROM {qualified_sql(obj)} AS t WHERE EXISTS "
                       f"(SELECT 1 FROM {STAGE} AS s WHERE {match})")
@@ -977,11 +1010,8 @@ def record_sequence_positions(state: WriteState) -> None:
     owned = []
     for _, oid in tables:
         table = state.catalog.objects.get(oid)
-        if table is None:
-            continue
-        owned += [o for o in state.catalog.objects.values()
-                  if o.kind == "sequence" and o.schema == table.schema
-                  and o.name.startswith(table.name + "_") and o.name.endswith("_seq")]
+        if table is not None:
+            owned += _owned_sequences(state, table)
     if not owned:
         return
     rows = dict(((s, n), v) for s, n, v in state.duck.execute(
@@ -1006,8 +1036,8 @@ def advance_sequences(duck: Any, catalog: Catalog,
         for table, column in rows:
             found = duck.execute(
                 f"SELECT max({quote(column)}) FROM {quote(seq.schema)}.{quote(table)}"
-            ).fetchone()
-            if found and found[0] is not None:
-                top = max(top, int(found[0]))
+            ).fetchall()
+            if found and found[0][0] is not None:
+                top = max(top, int(found[0][0]))
         if top > 0:
             duck.execute(f"SELECT nextval('{seq.schema}.{seq.name}') FROM range({top})")
