@@ -283,6 +283,7 @@ def prepare_tree(
     _array_literals(tree)
     _bytea_literals(tree)
     _boolean_literals(tree)
+    _int4_functions(tree)
     _like_escape(tree)
     _numeric_casts(tree)
     _map_types(tree)
@@ -333,6 +334,7 @@ def plan_query(
     _array_literals(tree)
     _bytea_literals(tree)
     _boolean_literals(tree)
+    _int4_functions(tree)
     _like_escape(tree)
     _numeric_casts(tree)
     _map_types(tree)
@@ -412,6 +414,23 @@ def _like_escape(tree: exp.Expr) -> None:
         if isinstance(node.parent, exp.Escape) or not isinstance(node.expression, exp.Expr):
             continue
         node.replace(exp.Escape(this=node.copy(), expression=exp.Literal.string("\\")))
+
+
+_INT4_FUNCTIONS = (exp.Length, exp.StrPosition, exp.ArraySize, exp.Ascii)
+_INT4_ANONYMOUS = frozenset({"octet_length", "bit_length", "array_ndims", "array_lower",
+                             "array_upper", "cardinality"})
+
+
+def _int4_functions(tree: exp.Expr) -> None:
+    """Functions PostgreSQL types int4 (length, position, array_length ...), which DuckDB
+    returns as BIGINT: cast, so RowDescription and drivers see int4."""
+    for node in list(tree.find_all(*_INT4_FUNCTIONS, exp.Anonymous)):
+        if isinstance(node, exp.Anonymous) and str(node.this).lower() not in _INT4_ANONYMOUS:
+            continue
+        parent = node.parent
+        if isinstance(parent, exp.Cast) and parent.this is node:
+            continue
+        node.replace(exp.Cast(this=node.copy(), to=exp.DataType.build("INT")))
 
 
 def _boolean_literals(tree: exp.Expr) -> None:
