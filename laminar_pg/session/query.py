@@ -360,11 +360,13 @@ def _int4_generate_series(tree: exp.Expr) -> None:
     """generate_series(int4, int4) yields int4 in PostgreSQL; DuckDB's yields BIGINT."""
     for series in list(tree.find_all(exp.ExplodingGenerateSeries)):
         table = series.parent
-        if not isinstance(table, exp.Table):
-            continue
         args = [a for a in (series.args.get("start"), series.args.get("end"),
                             series.args.get("step")) if a is not None]
         if not all(literal_oid(a) in (21, 23) for a in args):
+            continue
+        if not isinstance(table, exp.Table):  # in the select list: a set of int4
+            if not isinstance(table, exp.Cast):
+                series.replace(exp.Cast(this=series.copy(), to=exp.DataType.build("INT")))
             continue
         inner = exp.select(
             exp.alias_(exp.cast(exp.column("generate_series"), "INT"), "generate_series")
