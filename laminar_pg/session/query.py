@@ -284,6 +284,7 @@ def prepare_tree(
     _bytea_literals(tree)
     _boolean_literals(tree)
     _int4_functions(tree)
+    _round_half_even(tree, columns)
     _like_escape(tree)
     _numeric_casts(tree)
     _map_types(tree)
@@ -335,6 +336,7 @@ def plan_query(
     _bytea_literals(tree)
     _boolean_literals(tree)
     _int4_functions(tree)
+    _round_half_even(tree, columns)
     _like_escape(tree)
     _numeric_casts(tree)
     _map_types(tree)
@@ -433,6 +435,25 @@ def _int4_functions(tree: exp.Expr) -> None:
         if isinstance(parent, exp.Cast) and parent.this is node:
             continue
         node.replace(exp.Cast(this=node.copy(), to=exp.DataType.build("INT")))
+
+
+def _round_half_even(tree: exp.Expr, columns: dict[str, int] | None) -> None:
+    """round(float8) is rint() in PostgreSQL: half to even (2.5 -> 2). DuckDB's round
+    goes half away from zero, so a float argument (a cast, or a float column of the one
+    table read) rounds with round_even."""
+    for node in list(tree.find_all(exp.Round)):
+        if node.args.get("decimals") is not None:
+            continue
+        arg = inner = node.this
+        while isinstance(inner, (exp.Neg, exp.Paren)):
+            inner = inner.this
+        is_float = (isinstance(inner, exp.Cast) and inner.to.is_type(
+            exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT)) or (
+            isinstance(inner, exp.Column) and columns is not None
+            and columns.get(inner.name) in (700, 701))
+        if is_float:
+            node.replace(exp.Anonymous(this="round_even",
+                                       expressions=[arg.copy(), exp.Literal.number(0)]))
 
 
 def _boolean_literals(tree: exp.Expr) -> None:
