@@ -434,7 +434,10 @@ def _int4_functions(tree: exp.Expr) -> None:
         parent = node.parent
         if isinstance(parent, exp.Cast) and parent.this is node:
             continue
-        node.replace(exp.Cast(this=node.copy(), to=exp.DataType.build("INT")))
+        typed: exp.Expr = exp.Cast(this=node.copy(), to=exp.DataType.build("INT"))
+        if isinstance(node, exp.ArraySize):  # an empty array has no dimension: NULL
+            typed = exp.Nullif(this=typed, expression=exp.Literal.number(0))
+        node.replace(typed)
 
 
 def _round_half_even(tree: exp.Expr, columns: dict[str, int] | None) -> None:
