@@ -16,6 +16,7 @@ import structlog
 from laminar_pg.catalog.objects import Catalog
 from laminar_pg.config import Config
 from laminar_pg.session import engine, tables
+from laminar_pg.session.lookup import Lookups
 from laminar_pg.storage.log import ChangeLog, ChangeOp, DdlOp
 
 log = structlog.get_logger("laminar_pg.database")
@@ -39,6 +40,7 @@ class Database:
         # One writing transaction at a time: the engine then never refuses a COMMIT for a
         # conflict after its log record is written (see docs/architecture.md, "Tables").
         self.write_lock = asyncio.Lock()
+        self.lookups = Lookups()  # primary-key indexes for point lookups (session/lookup.py)
         self.applied_lsn = 0
         try:
             self._recover()

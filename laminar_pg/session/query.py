@@ -52,6 +52,9 @@ class QueryPlan:
     cached: Any = None
     # The result's columns once described (Describe of a re-sent unnamed statement is free).
     described: Any = None
+    # A point lookup by primary key that can skip the engine (session/lookup.py).
+    lookup: Any = None
+    catalog_version: int = -1  # the catalog it was planned against (stale after DDL)
 
 
 SESSION_RELATION_PREFIX = "laminar_session_"

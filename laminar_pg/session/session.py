@@ -25,6 +25,7 @@ from laminar_pg.errors import SqlError
 from laminar_pg.session import engine, tables
 from laminar_pg.session.copy_in import CopyInCollector
 from laminar_pg.session.database import Database
+from laminar_pg.session.lookup import MAX_ROWS, LookupPlan, PkIndex, plan_lookup
 from laminar_pg.session.query import (
     SESSION_RELATION_PREFIX,
     QueryPlan,
@@ -222,8 +223,20 @@ class PgSession:
             prepared.param_oids = tuple(oid or 25 for oid in param_oids)
         return prepared
 
+    def _revalidate(self, prepared: PreparedStatement) -> None:
+        """A statement planned before a DDL is planned again, as PostgreSQL revalidates
+        its cached plans (plancache.c): its result may now have other columns."""
+        plan = prepared.plan
+        if plan is None or plan.catalog_version == self._catalog().version:
+            return
+        tree = prepared.statement.ast
+        if tree is not None and isinstance(tree, QUERY_TYPES):
+            prepared.plan = self._plan(tree, prepared.param_oids, prepared.statement.text)
+            prepared.description = None
+
     async def describe(self, prepared: Prepared) -> Description:
         assert isinstance(prepared, PreparedStatement)
+        self._revalidate(prepared)
         if prepared.description is not None:
             return prepared.description
         description = await self._describe(prepared)
@@ -343,8 +356,10 @@ class PgSession:
         if plan is None:
             columns = self._single_table_columns(tree)
             plan = plan_query(tree, param_oids, self._values(), SESSION_RELATIONS, columns)
+            plan.catalog_version = self._catalog().version
             if columns:
                 _declared_overrides(tree, columns, plan)
+                plan.lookup = self._lookup_plan(tree, columns)
             if text is None:
                 return plan
             if len(self._plans) >= PLAN_CACHE_SIZE:
@@ -412,6 +427,77 @@ class PgSession:
         source = tree.args.get("from_")
         table = source.this if isinstance(source, exp.From) else None
         return self._table_column_oids(table) if isinstance(table, exp.Table) else None
+
+    def _lookup_plan(self, tree: exp.Expr, columns: dict[str, int]) -> LookupPlan | None:
+        """SELECT ... FROM t WHERE pk = value on a table with an integer primary key."""
+        if not isinstance(tree, exp.Select) or not isinstance(tree.args.get("where"), exp.Where):
+            return None
+        source = tree.args.get("from_")
+        table = source.this if isinstance(source, exp.From) else None
+        if not isinstance(table, exp.Table):
+            return None
+        catalog = self._catalog()
+        obj = None
+        for schema in [table.db] if table.db else self.search_path():
+            obj = catalog.find("table", schema, table.name)
+            if obj is not None:
+                break
+        if obj is None:
+            return None
+        rows = self._describe_engine().execute(
+            "SELECT constraint_column_names FROM duckdb_constraints() WHERE schema_name = $1 "
+            "AND table_name = $2 AND constraint_type = 'PRIMARY KEY'",
+            [obj.schema, obj.name]).fetchall()
+        if not rows or len(rows[0][0]) != 1 or columns.get(rows[0][0][0]) not in (20, 21, 23):
+            return None
+        return plan_lookup(tree, obj.oid, obj.version, rows[0][0][0], list(columns))
+
+    async def _lookup(self, plan: QueryPlan, params: Sequence[Any]) -> RowsResult | None:
+        """The fast path of a primary-key lookup (session/lookup.py), or None to take the
+        engine: the index is built on first use, under the writer lock."""
+        spec: LookupPlan = plan.lookup
+        key = spec.key_literal if spec.key_param is None else (
+            params[spec.key_param - 1] if spec.key_param <= len(params) else None)
+        if not isinstance(key, int) or isinstance(key, bool):
+            return None
+        lookups = self.db.lookups
+        index = lookups.get(spec)
+        if index is None:
+            lock = self.db.write_lock
+            if lock.locked():
+                return None  # a writer is busy: the engine answers this one
+            async with lock:
+                index = lookups.get(spec)
+                if index is None:
+                    obj = self.db.catalog.objects.get(spec.table_oid)
+                    if obj is None or obj.version != spec.table_version:
+                        return None
+                    index = await self._in_thread(self._build_index, obj, spec)
+                    if index is None:
+                        return None
+                    lookups.indexes[spec.table_oid] = index
+        if plan.described is None:
+            plan.described = (await self._describe(PreparedStatement(
+                "", Statement(None, "", 0), plan.param_oids, plan))).columns
+            if plan.described is None:
+                return None
+        found = index.get(key)
+        if spec.columns is not None:
+            found = found.select(list(spec.columns))
+
+        await self.writes.wait_visible_durable()
+        return RowsResult(plan.described, _many(found.to_batches()))
+
+    def _build_index(self, obj: Any, spec: LookupPlan) -> PkIndex | None:
+        duck = engine.new_connection(self.db.duck)
+        try:
+            count = duck.execute(f"SELECT count(*) FROM {tables.qualified_sql(obj)}").fetchall()
+            if count[0][0] > MAX_ROWS:
+                return None
+            rows = duck.sql(f"SELECT * FROM {tables.qualified_sql(obj)}").to_arrow_table()
+        finally:
+            duck.close()
+        return PkIndex(rows, spec.key_column, spec.table_version)
 
     def _dml_param_oids(self, tree: exp.Expr, given: Sequence[int]) -> tuple[int, ...]:
         """Parameters of INSERT / UPDATE / DELETE typed by the columns they meet."""
@@ -497,6 +583,7 @@ class PgSession:
         )
 
     async def _run_query(self, prepared: PreparedStatement, params: Sequence[Any]) -> RowsResult:
+        self._revalidate(prepared)
         if prepared.plan is None:
             assert prepared.statement.ast is not None
             prepared.plan = self._plan(
@@ -508,8 +595,12 @@ class PgSession:
         if plan.cached is not None:  # a constant query: computed once by the engine
             columns, batches = plan.cached
             return RowsResult(columns, _many(batches))
-        duck_params = [to_engine_value(p) for p in params]
         state = self.writes.state
+        if plan.lookup is not None and state is None:
+            fast = await self._lookup(plan, params)
+            if fast is not None:
+                return fast
+        duck_params = [to_engine_value(p) for p in params]
         # In a transaction that has written, queries read its engine transaction (and are
         # read whole: the next statement needs the connection).
         duck = state.duck if state is not None else self._take_engine()

@@ -129,6 +129,7 @@ class Writes:
                         log.submit(lsn, state.ops, stamp)
                 except Exception as exc:
                     _panic(exc)
+                self.db.lookups.apply_commit(state.ops)  # still under the writer lock
                 if state.catalog_changed:
                     self.db.catalog = state.catalog
             elif commit:

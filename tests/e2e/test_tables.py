@@ -1014,3 +1014,74 @@ def run_simple(dsn: str, script: Sequence[str]) -> list[Any]:
             except psycopg.Error as exc:
                 out.append(exc.sqlstate)
     return out
+
+
+def test_point_lookups_by_primary_key_see_every_commit(server: LaminarServer) -> None:
+    """`SELECT ... WHERE pk = value` is answered from an in-memory primary-key index
+    (session/lookup.py): it must agree with the engine's answer (the same query with
+    `AND true`, which the fast path does not take) after every kind of change."""
+    t = unique()
+
+    def both(c: psycopg.Connection[Any], key: int, cols: str = "*") -> list[Any]:
+        query = f"SELECT {cols} FROM {t} WHERE id = %s"
+        fast = [c.execute(query, (key,), prepare=False).fetchall()]
+        with connect(server.dsn) as fresh:  # a prepared statement outlives no ALTER here
+            fast.append(fresh.execute(query, (key,), prepare=True).fetchall())
+        fast.append(c.execute(f"SELECT {cols} FROM {t} WHERE id = {key}").fetchall())
+        engine = c.execute(f"SELECT {cols} FROM {t} WHERE id = %s AND true", (key,)).fetchall()
+        assert fast == [engine] * 3, (key, fast, engine)
+        return engine
+
+    with connect(server.dsn) as c, connect(server.dsn) as other:
+        c.execute(f"CREATE TABLE {t} (id bigint PRIMARY KEY, name text, price numeric(8,2))")
+        c.execute(f"INSERT INTO {t} SELECT i, 'n' || i, i * 1.5 FROM generate_series(1, 5000) g(i)")
+        assert both(c, 42) == [(42, "n42", decimal.Decimal("63.00"))]
+        assert both(c, -1) == [] and both(c, 5001) == []
+        c.execute(f"UPDATE {t} SET name = 'changed' WHERE id = 42")
+        assert both(c, 42, "name, id") == [("changed", 42)]
+        c.execute(f"UPDATE {t} SET id = 9000 WHERE id = 43")  # the key itself changes
+        assert both(c, 43) == [] and both(c, 9000) == [(9000, "n43", decimal.Decimal("64.50"))]
+        c.execute(f"DELETE FROM {t} WHERE id = 44")
+        assert both(c, 44) == []
+        c.execute(f"INSERT INTO {t} VALUES (-7, 'neg', 0) ON CONFLICT (id) DO NOTHING")
+        assert both(c, -7) == [(-7, "neg", decimal.Decimal("0.00"))]
+        c.execute("BEGIN")  # uncommitted: invisible to others, visible to itself
+        c.execute(f"INSERT INTO {t} VALUES (10001, 'pending', 1)")
+        assert c.execute(f"SELECT name FROM {t} WHERE id = 10001").fetchall() == [("pending",)]
+        assert other.execute(f"SELECT name FROM {t} WHERE id = 10001").fetchall() == []
+        c.execute("ROLLBACK")
+        assert both(c, 10001) == [] and both(other, 10001) == []
+        c.execute(f"ALTER TABLE {t} ADD COLUMN extra int DEFAULT 5")
+        assert both(c, 42) == [(42, "changed", decimal.Decimal("63.00"), 5)]
+        with c.cursor().copy(f"COPY {t} (id, name, price) FROM STDIN") as copy:
+            copy.write("".join(f"{i}\tbulk\t1\n" for i in range(20000, 25000)))
+        assert both(other, 24999) == [(24999, "bulk", decimal.Decimal("1.00"), 5)]
+        c.execute(f"TRUNCATE {t}")
+        assert both(c, 42) == []
+        c.execute(f"DROP TABLE {t}")
+        c.execute(f"CREATE TABLE {t} (id int PRIMARY KEY, v text)")
+        c.execute(f"INSERT INTO {t} VALUES (42, 'new table')")
+        assert both(c, 42) == [(42, "new table")]
+
+
+def test_prepared_statement_sees_the_new_shape_after_alter(server: LaminarServer,
+                                                           postgres: PostgresServer) -> None:
+    """A statement prepared before ALTER TABLE ADD COLUMN is planned again, and returns
+    the new columns, as PostgreSQL's plan cache does for protocol-level statements; on
+    the engine path and on the primary-key lookup path alike."""
+    answers = []
+    for dsn in (server.dsn, postgres.dsn):
+        t = unique()
+        got = []
+        with connect(dsn) as c:
+            c.execute(f"CREATE TABLE {t} (id bigint PRIMARY KEY, name text)")
+            c.execute(f"INSERT INTO {t} VALUES (1, 'a')")
+            queries = [(f"SELECT * FROM {t} WHERE id = %s", 1),
+                       (f"SELECT * FROM {t} WHERE id > %s", 0)]
+            for query, key in queries:
+                got.append(c.execute(query, (key,), prepare=True).fetchall())
+            c.execute(f"ALTER TABLE {t} ADD COLUMN extra int DEFAULT 5")
+            for query, key in queries:
+                got.append(c.execute(query, (key,), prepare=True).fetchall())
+        answers.append(got)
+    assert answers[0] == answers[1] == [[(1, "a")]] * 2 + [[(1, "a", 5)]] * 2
