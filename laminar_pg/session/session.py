@@ -141,6 +141,7 @@ class PgSession:
         self._cancel_reason = "user request"
         self.writes = Writes(self)
         self._column_oids: dict[tuple[int, str, str], dict[str, int] | None] = {}
+        self._lookup_shapes: dict[tuple[int, int, tuple[str, ...] | None], Any] = {}
 
     # ---------------------------------------------------------------- Session protocol
 
@@ -444,13 +445,21 @@ class PgSession:
                 break
         if obj is None:
             return None
-        rows = self._describe_engine().execute(
-            "SELECT constraint_column_names FROM duckdb_constraints() WHERE schema_name = $1 "
-            "AND table_name = $2 AND constraint_type = 'PRIMARY KEY'",
-            [obj.schema, obj.name]).fetchall()
-        if not rows or len(rows[0][0]) != 1 or columns.get(rows[0][0][0]) not in (20, 21, 23):
+        pk_key = (catalog.version, obj.schema, "pk:" + obj.name)
+        if pk_key not in self._column_oids:  # the primary key, cached like the columns
+            rows = self._describe_engine().execute(
+                "SELECT constraint_column_names FROM duckdb_constraints() WHERE schema_name "
+                "= $1 AND table_name = $2 AND constraint_type = 'PRIMARY KEY'",
+                [obj.schema, obj.name]).fetchall()
+            single = rows[0][0][0] if rows and len(rows[0][0]) == 1 else None
+            self._column_oids[pk_key] = None if single is None else {single: 0}
+        pk = self._column_oids[pk_key]
+        if not pk:
             return None
-        return plan_lookup(tree, obj.oid, obj.version, rows[0][0][0], list(columns))
+        (key_column,) = pk
+        if columns.get(key_column) not in (20, 21, 23):
+            return None
+        return plan_lookup(tree, obj.oid, obj.version, key_column, list(columns))
 
     async def _lookup(self, plan: QueryPlan, params: Sequence[Any]) -> RowsResult | None:
         """The fast path of a primary-key lookup (session/lookup.py), or None to take the
@@ -458,7 +467,7 @@ class PgSession:
         spec: LookupPlan = plan.lookup
         key = spec.key_literal if spec.key_param is None else (
             params[spec.key_param - 1] if spec.key_param <= len(params) else None)
-        if not isinstance(key, int) or isinstance(key, bool):
+        if not isinstance(key, int) or isinstance(key, bool) or not -(2**63) <= key < 2**63:
             return None
         lookups = self.db.lookups
         index = lookups.get(spec)
@@ -476,11 +485,19 @@ class PgSession:
                     if index is None:
                         return None
                     lookups.indexes[spec.table_oid] = index
-        if plan.described is None:
-            plan.described = (await self._describe(PreparedStatement(
-                "", Statement(None, "", 0), plan.param_oids, plan))).columns
+        if plan.described is None:  # one shape per table version and column list
+            shape_key = (spec.table_oid, spec.table_version, spec.columns)
+            plan.described = self._lookup_shapes.get(shape_key)
             if plan.described is None:
-                return None
+                nulls = [describe_sample(oid) for oid in plan.param_oids]
+                try:
+                    rel = await self._in_thread(_relation, self._duck, plan.sql, nulls)
+                except Exception:
+                    return None
+                plan.described = self._columns(rel.columns, rel.types, plan)
+                if len(self._lookup_shapes) > 256:
+                    self._lookup_shapes.clear()
+                self._lookup_shapes[shape_key] = plan.described
         found = index.get(key)
         if spec.columns is not None:
             found = found.select(list(spec.columns))
