@@ -272,14 +272,9 @@ def is_constant(tree: exp.Expr) -> bool:
     return True
 
 
-def prepare_tree(
-    tree: exp.Expr, given_oids: Sequence[int], values: SessionValues,
-    columns: dict[str, int] | None = None, positional: dict[int, int] | None = None,
-) -> tuple[exp.Expr, tuple[int, ...]]:
-    """A statement other than a query (INSERT, UPDATE, DELETE, their sources) rewritten
-    for DuckDB, still as a tree: session functions, typed parameters, literals."""
-    tree = tree.copy()
-    param_oids = infer_param_types(tree, given_oids, columns, positional)
+def engine_rewrites(tree: exp.Expr, param_oids: Sequence[int], values: SessionValues,
+                    columns: dict[str, int] | None) -> exp.Expr:
+    """What DuckDB needs to answer as PostgreSQL would, applied in place (to a copy)."""
     tree = substitute_session_functions(tree, values)
     _cast_params(tree, param_oids)
     _int4_generate_series(tree)
@@ -292,6 +287,18 @@ def prepare_tree(
     _numeric_casts(tree)
     _map_types(tree)
     _replace_now(tree)
+    return tree
+
+
+def prepare_tree(
+    tree: exp.Expr, given_oids: Sequence[int], values: SessionValues,
+    columns: dict[str, int] | None = None, positional: dict[int, int] | None = None,
+) -> tuple[exp.Expr, tuple[int, ...]]:
+    """A statement other than a query (INSERT, UPDATE, DELETE, their sources) rewritten
+    for DuckDB, still as a tree: session functions, typed parameters, literals."""
+    tree = tree.copy()
+    param_oids = infer_param_types(tree, given_oids, columns, positional)
+    tree = engine_rewrites(tree, param_oids, values, columns)
     return tree, param_oids
 
 
@@ -332,18 +339,7 @@ def plan_query(
         if any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and p.is_star)
                for p in projections):
             overrides = {}
-    tree = substitute_session_functions(tree, values)
-    _cast_params(tree, param_oids)
-    _int4_generate_series(tree)
-    _array_literals(tree)
-    _bytea_literals(tree)
-    _boolean_literals(tree)
-    _int4_functions(tree)
-    _round_half_even(tree, columns)
-    _like_escape(tree)
-    _numeric_casts(tree)
-    _map_types(tree)
-    _replace_now(tree)
+    tree = engine_rewrites(tree, param_oids, values, columns)
     relations = _session_relations(tree, session_relations)
     constant = not relations and is_constant(tree)
     return QueryPlan(tree.sql(dialect="duckdb"), param_oids, overrides, relations, constant)
