@@ -10,12 +10,14 @@ parameters, and remembers the PostgreSQL type of top-level casts to types DuckDB
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlglot import exp
 
+from laminar_pg import errcodes
 from laminar_pg.wire import types
 
 UNKNOWN = 0
@@ -272,9 +274,50 @@ def is_constant(tree: exp.Expr) -> bool:
     return True
 
 
+_STRFTIME_CODE = re.compile(r"%-?[A-Za-z%]")
+
+
+def refuse_wrong_answers(tree: exp.Expr) -> None:
+    """Constructs the engine would answer differently from PostgreSQL, refused (0A000)
+    until they are translated: never a wrong answer (docs/sql.md lists them)."""
+    for node in tree.walk():
+        if isinstance(node, exp.Format):
+            raise errcodes.FeatureNotSupported("format() is not supported yet")
+        if isinstance(node, exp.TimeToStr):
+            pattern = node.args.get("format")
+            if isinstance(pattern, exp.Literal) and any(
+                    ch.isalpha() for ch in _STRFTIME_CODE.sub("", pattern.this)):
+                raise errcodes.FeatureNotSupported(
+                    "to_char with this pattern is not supported yet",
+                    hint="YYYY, MM, DD, HH24, HH12, MI and SS are supported.")
+        if isinstance(node, (exp.DPipe, exp.EQ, exp.NEQ)) and any(
+                isinstance(side, exp.Cast) and side.to.is_type(exp.DataType.Type.JSONB)
+                for side in (node.this, node.expression)):
+            raise errcodes.FeatureNotSupported(
+                "jsonb concatenation and comparison are not supported yet")
+    if isinstance(tree, exp.Select) and tree.args.get("distinct") is not None:
+        distinct = tree.args["distinct"]
+        order = tree.args.get("order")
+        if order is not None and not distinct.args.get("on"):
+            listed = {e.sql() for e in tree.expressions}
+            listed |= {e.alias for e in tree.expressions if isinstance(e, exp.Alias)}
+            listed |= {e.this.sql() for e in tree.expressions if isinstance(e, exp.Alias)}
+            if not any(isinstance(e, exp.Star) for e in tree.expressions):
+                for item in order.expressions:
+                    key = item.this if isinstance(item, exp.Ordered) else item
+                    if isinstance(key, exp.Literal) and not key.is_string:
+                        continue  # ORDER BY 1: a position in the list
+                    if key.sql() not in listed and not (
+                            isinstance(key, exp.Column) and key.name in listed):
+                        raise errcodes.InvalidColumnReference(
+                            "for SELECT DISTINCT, ORDER BY expressions must appear in "
+                            "select list")
+
+
 def engine_rewrites(tree: exp.Expr, param_oids: Sequence[int], values: SessionValues,
                     columns: dict[str, int] | None) -> exp.Expr:
     """What DuckDB needs to answer as PostgreSQL would, applied in place (to a copy)."""
+    refuse_wrong_answers(tree)
     tree = substitute_session_functions(tree, values)
     _cast_params(tree, param_oids)
     _int4_generate_series(tree)
