@@ -355,6 +355,7 @@ class PgSession:
                self.settings.get_or_none("search_path") or "")
         plan = self._plans.get(key) if text is not None else None
         if plan is None:
+            tree = self._expand_using_star(tree)
             columns = self._single_table_columns(tree)
             plan = plan_query(tree, param_oids, self._values(), SESSION_RELATIONS, columns)
             plan.catalog_version = self._catalog().version
@@ -428,6 +429,52 @@ class PgSession:
         source = tree.args.get("from_")
         table = source.this if isinstance(source, exp.From) else None
         return self._table_column_oids(table) if isinstance(table, exp.Table) else None
+
+    def _expand_using_star(self, tree: exp.Expr) -> exp.Expr:
+        """SELECT * FROM a JOIN b USING (k) | NATURAL JOIN: PostgreSQL lists the join
+        columns first, then a's other columns, then b's; DuckDB keeps a's order. With
+        both tables' columns known, the star is spelled out in PostgreSQL's order."""
+        if not isinstance(tree, exp.Select) or len(tree.expressions) != 1 or not isinstance(
+                tree.expressions[0], exp.Star):
+            return tree
+        joins = tree.args.get("joins") or []
+        source = tree.args.get("from_")
+        if len(joins) != 1 or not isinstance(source, exp.From) or tree.args.get("with_"):
+            return tree  # (a CTE could shadow a table's name)
+        join = joins[0]
+        left, right = source.this, join.this
+        natural = str(join.args.get("method") or "").upper() == "NATURAL"
+        if not isinstance(left, exp.Table) or not isinstance(right, exp.Table) or not (
+                join.args.get("using") or natural):
+            return tree
+        left_cols = self._table_column_oids(left)
+        right_cols = self._table_column_oids(right)
+        if not left_cols or not right_cols:
+            return tree
+        if natural:
+            keys = [c for c in left_cols if c in right_cols]
+        else:
+            keys = [k.name for k in join.args["using"]]
+        if not keys or any(k not in left_cols or k not in right_cols for k in keys):
+            return tree
+        side = str(join.args.get("side") or "").upper()
+        la, ra = left.alias_or_name, right.alias_or_name
+
+        def col(table: str, name: str) -> exp.Column:
+            return exp.column(name, table=table, quoted=True)
+
+        items: list[exp.Expr] = []
+        for k in keys:
+            value: exp.Expr = (exp.Coalesce(this=col(la, k), expressions=[col(ra, k)])
+                               if side == "FULL" else col(ra if side == "RIGHT" else la, k))
+            items.append(exp.alias_(value, exp.to_identifier(k, quoted=True)))
+        items += [exp.alias_(col(la, c), exp.to_identifier(c, quoted=True))
+                  for c in left_cols if c not in keys]
+        items += [exp.alias_(col(ra, c), exp.to_identifier(c, quoted=True))
+                  for c in right_cols if c not in keys]
+        expanded = tree.copy()
+        expanded.set("expressions", items)
+        return expanded
 
     def _lookup_plan(self, tree: exp.Expr, columns: dict[str, int]) -> LookupPlan | None:
         """SELECT ... FROM t WHERE pk = value on a table with an integer primary key."""
