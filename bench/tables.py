@@ -55,9 +55,6 @@ import dataclasses
 import datetime
 import decimal
 import itertools
-import json
-import os
-import platform
 import random
 import re
 import shutil
@@ -68,14 +65,19 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+if not __package__:  # run by path (`python bench/tables.py`, `laminar-pg bench tables`)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import duckdb
 import psycopg
 from psycopg.types.numeric import Int8
 
+from bench import harness
+from bench.harness import Figures, Measurement, Target, expect, rate
 from laminar_pg.testing.postgres import start_postgres
 from laminar_pg.testing.server import LaminarServer
 
@@ -89,22 +91,6 @@ SURNAMES = ("Smith", "Jones", "Garcia", "Müller", "Rossi", "Nakamura", "Okafor"
             "Dubois", "Kowalski", "Silva", "Novak")  # fmt: skip
 TABLE_DDL = "(id bigint{pk}, name text, price numeric(10,2), ts timestamp)"
 LOOKUP_TABLE = "bench_lookup"
-
-
-@dataclass(frozen=True)
-class Target:
-    """One server to measure: where it listens and whom to log in as."""
-
-    label: str
-    host: str
-    port: int
-    user: str
-    dbname: str
-    pid: int = 0
-
-    @property
-    def dsn(self) -> str:
-        return f"host={self.host} port={self.port} user={self.user} dbname={self.dbname}"
 
 
 @dataclass(frozen=True)
@@ -179,47 +165,8 @@ def _chunks(lines: list[str]) -> list[bytes]:
     return out
 
 
-@dataclass(frozen=True)
-class Measurement:
-    """A named workload: `run(target, settings, data)` returns units (rows or ops) per second."""
-
-    name: str
-    unit: str
-    description: str
-    run: Callable[[Target, Settings, Dataset], float]
-
-
-@dataclass
-class Figures:
-    """Per-round results of one measurement."""
-
-    measurement: Measurement
-    postgres: list[float] = field(default_factory=list)
-    laminar: list[float] = field(default_factory=list)
-
-    @property
-    def ratios(self) -> list[float]:
-        return [lam / pg for pg, lam in zip(self.postgres, self.laminar, strict=False) if pg > 0]
-
-    def as_json(self) -> dict[str, object]:
-        ratios = self.ratios
-        return {
-            "unit": self.measurement.unit,
-            "description": self.measurement.description,
-            "postgres": self.postgres,
-            "laminar": self.laminar,
-            "ratios": ratios,
-            "postgres_median": statistics.median(self.postgres) if self.postgres else None,
-            "laminar_median": statistics.median(self.laminar) if self.laminar else None,
-            "ratio_median": statistics.median(ratios) if ratios else None,
-            "ratio_min": min(ratios) if ratios else None,
-            "ratio_max": max(ratios) if ratios else None,
-        }
-
-
-def _expect(what: str, got: object, want: object) -> None:
-    if got != want:
-        raise RuntimeError(f"{what}: expected {want!r}, got {got!r}")
+# A workload: `run(target, settings, data)` returns units (rows or ops) per second.
+Run = Callable[[Target, Settings, Dataset], float]
 
 
 def _connect(target: Target) -> psycopg.Connection[Any]:
@@ -257,11 +204,11 @@ def _check_loaded(cur: psycopg.Cursor[Any], table: str, rows: int, id_sum: int,
     got = cur.execute(f"SELECT count(*), sum(id), sum(price) FROM {table}", prepare=False).fetchone()
     assert got is not None
     want_cents = decimal.Decimal(cents_sum).scaleb(-2) if cents_sum is not None else got[2]
-    _expect(f"{table} count, sum(id), sum(price)", (got[0], int(got[1]), got[2]),
+    expect(f"{table} count, sum(id), sum(price)", (got[0], int(got[1]), got[2]),
             (rows, id_sum, want_cents))  # fmt: skip
 
 
-def _copy_measurement(csv: bool, primary_key: bool) -> Callable[[Target, Settings, Dataset], float]:
+def _copy_measurement(csv: bool, primary_key: bool) -> Run:
     def run(target: Target, settings: Settings, data: Dataset) -> float:
         with _connect(target) as conn, conn.cursor() as cur:
             table = _fresh_table(cur, "bench_copy", primary_key)
@@ -311,19 +258,7 @@ def _ensure_lookup_table(target: Target, data: Dataset) -> str:
     return table
 
 
-def _run_for(op: Callable[[], int], seconds: float) -> tuple[int, float]:
-    """Call `op` (it returns the units it did) until `seconds` have passed, at least once."""
-    start = time.perf_counter()
-    deadline = start + seconds
-    units = 0
-    while True:
-        units += op()
-        now = time.perf_counter()
-        if now >= deadline:
-            return units, now - start
-
-
-def _lookup_measurement(prepared: bool) -> Callable[[Target, Settings, Dataset], float]:
+def _lookup_measurement(prepared: bool) -> Run:
     def run(target: Target, settings: Settings, data: Dataset) -> float:
         table = _ensure_lookup_table(target, data)
         rng = random.Random(SEED + 1)
@@ -341,8 +276,8 @@ def _lookup_measurement(prepared: bool) -> Callable[[Target, Settings, Dataset],
                                        prepare=False).fetchone()  # fmt: skip
 
             for i in [1, data.rows, *ids[:VERIFY_LOOKUPS]]:
-                _expect(f"{target.label} lookup id = {i}", lookup(i), data.row(i))
-            _expect(f"{target.label} lookup of a missing id", lookup(data.rows + 1), None)
+                expect(f"{target.label} lookup id = {i}", lookup(i), data.row(i))
+            expect(f"{target.label} lookup of a missing id", lookup(data.rows + 1), None)
             n = 0
 
             def op() -> int:
@@ -354,9 +289,7 @@ def _lookup_measurement(prepared: bool) -> Callable[[Target, Settings, Dataset],
                     raise RuntimeError(f"{target.label} lookup id = {i} returned {row!r}")
                 return 1
 
-            _run_for(op, settings.warmup)
-            units, elapsed = _run_for(op, settings.seconds)
-            return units / elapsed
+            return rate(op, settings)
 
     return run
 
@@ -414,7 +347,7 @@ def duckdb_lookup_report(rows: int, runs: int = 1000) -> dict[str, Any]:
             times.append(time.perf_counter() - start)
         return statistics.median(times) * 1e6
 
-    _expect("duckdb lookup", con.execute("SELECT id FROM t WHERE id = 5").fetchall(), [(5,)])
+    expect("duckdb lookup", con.execute("SELECT id FROM t WHERE id = 5").fetchall(), [(5,)])
     con.execute("PREPARE p AS SELECT * FROM t WHERE id = $1")
     return {
         "explain_scan_type": scan_type(plan),
@@ -435,7 +368,7 @@ def duckdb_lookup_report(rows: int, runs: int = 1000) -> dict[str, Any]:
     }  # fmt: skip
 
 
-MEASUREMENTS: tuple[Measurement, ...] = (
+MEASUREMENTS: tuple[Measurement[Run], ...] = (
     Measurement("copy_from", "rows/s", "COPY t FROM STDIN, text, no key",
                 _copy_measurement(csv=False, primary_key=False)),
     Measurement("copy_from_csv", "rows/s", "COPY t FROM STDIN (FORMAT csv), no key",
@@ -449,7 +382,6 @@ MEASUREMENTS: tuple[Measurement, ...] = (
     Measurement("point_lookup_prepared", "ops/s", "SELECT * WHERE id = $1, prepared, int8 param",
                 _lookup_measurement(prepared=True)),
 )  # fmt: skip
-BY_NAME = {m.name: m for m in MEASUREMENTS}
 
 
 # --------------------------------------------------------------------------- profiling
@@ -529,7 +461,7 @@ def summarize_profile(path: Path, top: int = 12) -> list[str]:
 # --------------------------------------------------------------------------- running
 
 
-def _measure(figures: Figures, targets: tuple[Target, Target], settings: Settings,
+def _measure(figures: Figures[Run], targets: tuple[Target, Target], settings: Settings,
              data: Dataset, profile_dir: Path | None, py_spy: str | None) -> None:  # fmt: skip
     """Interleaved rounds: PostgreSQL then laminar_pg, `settings.rounds` times."""
     postgres, laminar = targets
@@ -541,35 +473,10 @@ def _measure(figures: Figures, targets: tuple[Target, Target], settings: Setting
         out = profile_dir / f"{m.name}-{i}.txt" if profile_dir is not None else None
         with _profiled(py_spy, laminar.pid, out):
             figures.laminar.append(m.run(laminar, settings, data))
-        pg, lam = figures.postgres[-1], figures.laminar[-1]
-        print(
-            f"  {m.name:<21} round {i}/{settings.rounds}: postgres {pg:>12,.0f}  "
-            f"laminar_pg {lam:>12,.0f}  ratio {lam / pg:.3f}",
-            file=sys.stderr,
-            flush=True,
-        )
+        harness.print_round(figures, i, settings.rounds, width=21)
         if out is not None and i == 1:
             for line in summarize_profile(out):
                 print(f"      {line}", file=sys.stderr)
-
-
-def format_table(results: Sequence[Figures]) -> str:
-    """A Markdown table: medians, median ratio laminar/PostgreSQL and the ratio's range."""
-    header = (
-        "| measurement | unit | PostgreSQL 15 (median) | laminar_pg (median) "
-        "| laminar / PG (median) | ratio min-max |"
-    )
-    lines = [header, "| --- | --- | ---: | ---: | ---: | ---: |"]
-    for fig in results:
-        if not fig.laminar:
-            continue
-        ratios = fig.ratios
-        lines.append(
-            f"| {fig.measurement.name} ({fig.measurement.description}) | {fig.measurement.unit} "
-            f"| {statistics.median(fig.postgres):,.0f} | {statistics.median(fig.laminar):,.0f} "
-            f"| {statistics.median(ratios):.3f} | {min(ratios):.3f}-{max(ratios):.3f} |"
-        )
-    return "\n".join(lines)
 
 
 def format_index_report(explain: str | None, duck: dict[str, Any] | None) -> str:
@@ -590,25 +497,6 @@ def format_index_report(explain: str | None, duck: dict[str, Any] | None) -> str
     return "\n".join(lines)
 
 
-def machine_description() -> dict[str, object]:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model or platform.processor(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "psycopg": psycopg.__version__,
-        "duckdb": duckdb.__version__,
-    }
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="laminar-pg bench tables",
@@ -623,36 +511,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="timed wall time per lookup round per server (default 3)")
     parser.add_argument("--warmup", type=float, default=WARMUP_SECONDS,
                         help=f"lookup warm-up wall time (default {WARMUP_SECONDS})")
-    parser.add_argument("--only", action="append", metavar="NAME", default=[],
-                        help="run only these measurements (repeat or comma-separate): "
-                        + ", ".join(BY_NAME))
+    harness.add_only_argument(parser, MEASUREMENTS)
     parser.add_argument("--no-index-report", action="store_true",
                         help="skip the EXPLAIN / in-process DuckDB lookup report")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="record laminar_pg with py-spy during its runs, stacks into DIR")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     return parser  # fmt: skip
-
-
-def _selected(only: list[str], parser: argparse.ArgumentParser) -> list[Measurement]:
-    names = [n.strip() for item in only for n in item.split(",") if n.strip()]
-    unknown = [n for n in names if n not in BY_NAME]
-    if unknown:
-        parser.error(f"unknown measurement(s) {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
-    return [m for m in MEASUREMENTS if not names or m.name in names]
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _sigterm_interrupts() -> signal.Handlers | Callable[..., object] | int | None:
-    """Let SIGTERM stop the run like Ctrl-C (servers stopped); return the previous handler."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    except ValueError:
-        return None
-    return previous
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -662,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
             or args.warmup < 0):  # fmt: skip
         parser.error("--rounds, --rows, --insert-rows and --seconds must be positive, --warmup >= 0")
     settings = Settings(args.rounds, args.rows, args.insert_rows, args.seconds, args.warmup)
-    selected = _selected(args.only, parser)
+    selected = harness.selected(args.only, MEASUREMENTS, parser)
     py_spy = None
     if args.profile is not None:
         py_spy = find_py_spy()
@@ -670,72 +535,63 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--profile needs py-spy (pip install py-spy into this environment)")
         args.profile.mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now(datetime.UTC)
-    machine = machine_description()
+    machine = harness.machine_description(
+        {"psycopg": psycopg.__version__, "duckdb": duckdb.__version__}
+    )
     results = [Figures(m) for m in selected]
     explain: str | None = None
     duck: dict[str, Any] | None = None
-    interrupted = False
-    previous_sigterm = _sigterm_interrupts()
-    print(f"machine: {machine['cpus']} CPUs, {machine['cpu_model']}, Python {machine['python']}",
-          file=sys.stderr)  # fmt: skip
+    harness.print_machine(machine)
     t0 = time.perf_counter()
     data = Dataset(settings.rows, settings.insert_rows)
     print(f"data: {settings.rows:,} rows generated in {time.perf_counter() - t0:.1f} s "
           f"({sum(map(len, data.text_chunks)) / 1e6:.1f} MB as COPY text)",
           file=sys.stderr, flush=True)  # fmt: skip
-    try:
+    with harness.stop_on_interrupt() as run:
         with ExitStack() as stack:
             pg = stack.enter_context(start_postgres())
-            postgres = Target("postgres", pg.host, pg.port, "postgres", "postgres")
+            postgres = harness.postgres_target(pg)
             print(f"PostgreSQL 15 on :{pg.port}", file=sys.stderr, flush=True)
             for figures in results:
                 # A fresh laminar_pg per measurement: one measurement's leftovers (memory, log)
                 # do not weigh on the next.
                 with LaminarServer() as lam:  # runs `serve --workers 1`
-                    laminar = Target("laminar_pg", lam.host, lam.port, "laminar", "laminar",
-                                     lam.pid)  # fmt: skip
+                    laminar = harness.laminar_target(lam)
                     print(f"{figures.measurement.name}: laminar_pg pid {lam.pid} on :{lam.port}",
                           file=sys.stderr, flush=True)  # fmt: skip
                     _measure(figures, (postgres, laminar), settings, data, args.profile, py_spy)
             if not args.no_index_report:
                 with LaminarServer() as lam:
-                    explain = laminar_explain(Target("laminar_pg", lam.host, lam.port, "laminar",
-                                                     "laminar", lam.pid))  # fmt: skip
+                    explain = laminar_explain(harness.laminar_target(lam))
         if not args.no_index_report:
             duck = duckdb_lookup_report(settings.rows)
-    except KeyboardInterrupt:
-        interrupted = True
-        print("interrupted: servers stopped; figures so far follow", file=sys.stderr)
-    finally:
-        if previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, previous_sigterm)
     print()
-    print(format_table(results))
+    print(harness.format_table(results))
     print()
     if explain is not None or duck is not None:
         print(format_index_report(explain, duck))
         print()
-    if interrupted:
+    if run.interrupted:
         print("(interrupted: medians over the rounds that finished)")
     print(f"{settings.rounds} interleaved rounds; COPY of {settings.rows:,} rows; multi-row INSERT "
           f"of {settings.insert_rows:,} rows; lookups {settings.seconds:g} s per server per round "
           f"(after {settings.warmup:g} s warm-up) on {settings.rows:,} rows; "
           f"{machine['cpus']} CPUs; {started:%Y-%m-%d %H:%M} UTC")  # fmt: skip
     if args.json is not None:
-        payload = {
-            "started": started.isoformat(),
-            "machine": machine,
-            "settings": dataclasses.asdict(settings),
-            "interrupted": interrupted,
-            "results": {f.measurement.name: f.as_json() for f in results},
-            "laminar_explain": explain,
-            "duckdb_lookup": duck,
-            "lookup_table_load_seconds": [
+        harness.write_json(
+            args.json,
+            started=started,
+            machine=machine,
+            settings=dataclasses.asdict(settings),
+            interrupted=run.interrupted,
+            results=results,
+            laminar_explain=explain,
+            duckdb_lookup=duck,
+            lookup_table_load_seconds=[
                 {"server": k[0], "pid": k[2], "seconds": v[1]} for k, v in _loaded_lookup.items()
             ],
-        }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
-    return 130 if interrupted else 0
+        )
+    return 130 if run.interrupted else 0
 
 
 if __name__ == "__main__":

@@ -20,42 +20,27 @@ import argparse
 import asyncio
 import dataclasses
 import datetime
-import json
-import os
-import platform
-import signal
-import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+if not __package__:  # run by path (`python bench/wire.py`, `laminar-pg bench wire`)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
 import psycopg
 
+from bench import harness
+from bench.harness import Figures, Measurement, Target, expect, rate
 from laminar_pg.testing.postgres import start_postgres
 from laminar_pg.testing.server import LaminarServer
 
 SELECT_ROWS = 200_000
 WARMUP_SECONDS = 0.3
-
-
-@dataclass(frozen=True)
-class Target:
-    """One server to measure: where it listens and whom to log in as."""
-
-    label: str
-    host: str
-    port: int
-    user: str
-    dbname: str
-
-    @property
-    def dsn(self) -> str:
-        return f"host={self.host} port={self.port} user={self.user} dbname={self.dbname}"
 
 
 @dataclass(frozen=True)
@@ -68,67 +53,15 @@ class Settings:
     warmup: float = WARMUP_SECONDS
 
 
-@dataclass(frozen=True)
-class Measurement:
-    """A named workload: `run(target, settings)` returns units (round trips or rows) per second."""
-
-    name: str
-    unit: str
-    description: str
-    run: Callable[[Target, Settings], float]
-
-
-@dataclass
-class Figures:
-    """Per-round results of one measurement."""
-
-    measurement: Measurement
-    postgres: list[float] = field(default_factory=list)
-    laminar: list[float] = field(default_factory=list)
-
-    @property
-    def ratios(self) -> list[float]:
-        return [lam / pg for pg, lam in zip(self.postgres, self.laminar, strict=False) if pg > 0]
-
-    def as_json(self) -> dict[str, object]:
-        ratios = self.ratios
-        return {
-            "unit": self.measurement.unit,
-            "description": self.measurement.description,
-            "postgres": self.postgres,
-            "laminar": self.laminar,
-            "ratios": ratios,
-            "postgres_median": statistics.median(self.postgres) if self.postgres else None,
-            "laminar_median": statistics.median(self.laminar) if self.laminar else None,
-            "ratio_median": statistics.median(ratios) if ratios else None,
-            "ratio_min": min(ratios) if ratios else None,
-            "ratio_max": max(ratios) if ratios else None,
-        }
+# A workload: `run(target, settings)` returns units (round trips or rows) per second.
+Run = Callable[[Target, Settings], float]
 
 
 # --------------------------------------------------------------------------- timing loops
 
 
-def _run_for(op: Callable[[], int], seconds: float) -> tuple[int, float]:
-    """Call `op` (it returns the units it did) until `seconds` have passed, at least once."""
-    start = time.perf_counter()
-    deadline = start + seconds
-    units = 0
-    while True:
-        units += op()
-        now = time.perf_counter()
-        if now >= deadline:
-            return units, now - start
-
-
-def _rate(op: Callable[[], int], settings: Settings) -> float:
-    _run_for(op, settings.warmup)
-    units, elapsed = _run_for(op, settings.seconds)
-    return units / elapsed
-
-
 async def _arun_for(op: Callable[[], Awaitable[int]], seconds: float) -> tuple[int, float]:
-    """`_run_for` for a coroutine function (asyncpg)."""
+    """`harness.run_for` for a coroutine function (asyncpg)."""
     start = time.perf_counter()
     deadline = start + seconds
     units = 0
@@ -143,11 +76,6 @@ async def _arate(op: Callable[[], Awaitable[int]], settings: Settings) -> float:
     await _arun_for(op, settings.warmup)
     units, elapsed = await _arun_for(op, settings.seconds)
     return units / elapsed
-
-
-def _expect(what: str, got: object, want: object) -> None:
-    if got != want:
-        raise RuntimeError(f"{what}: expected {want!r}, got {got!r}")
 
 
 def _run_async(coro_fn: Callable[[], Coroutine[Any, Any, float]]) -> float:
@@ -175,26 +103,26 @@ def _select1_simple(target: Target, settings: Settings) -> float:
     after `prepare_threshold` (5) executions, which is the extended protocol.
     """
     with psycopg.connect(target.dsn, autocommit=True) as conn, conn.cursor() as cur:
-        _expect("SELECT 1", cur.execute("SELECT 1", prepare=False).fetchone(), (1,))
+        expect("SELECT 1", cur.execute("SELECT 1", prepare=False).fetchone(), (1,))
 
         def op() -> int:
             cur.execute("SELECT 1", prepare=False)
             return 1
 
-        return _rate(op, settings)
+        return rate(op, settings)
 
 
 def _select1_prepared(target: Target, settings: Settings) -> float:
     """`SELECT 1` over the extended protocol from psycopg: `prepare=True` makes one Parse,
     then each round trip is libpq's PQsendQueryPrepared: Bind, Describe portal, Execute, Sync."""
     with psycopg.connect(target.dsn, autocommit=True) as conn, conn.cursor() as cur:
-        _expect("SELECT 1 prepared", cur.execute("SELECT 1", prepare=True).fetchone(), (1,))
+        expect("SELECT 1 prepared", cur.execute("SELECT 1", prepare=True).fetchone(), (1,))
 
         def op() -> int:
             cur.execute("SELECT 1", prepare=True)
             return 1
 
-        return _rate(op, settings)
+        return rate(op, settings)
 
 
 async def _asyncpg_connect(target: Target) -> asyncpg.Connection:
@@ -210,7 +138,7 @@ def _asyncpg_select1(target: Target, settings: Settings) -> float:
     async def measure() -> float:
         conn = await _asyncpg_connect(target)
         try:
-            _expect("asyncpg SELECT 1", await conn.fetchval("SELECT 1"), 1)
+            expect("asyncpg SELECT 1", await conn.fetchval("SELECT 1"), 1)
 
             async def op() -> int:
                 await conn.fetchval("SELECT 1")
@@ -230,7 +158,7 @@ def _asyncpg_param(target: Target, settings: Settings) -> float:
     async def measure() -> float:
         conn = await _asyncpg_connect(target)
         try:
-            _expect("asyncpg SELECT $1::int4 + 1", await conn.fetchval("SELECT $1::int4 + 1", 41), 42)
+            expect("asyncpg SELECT $1::int4 + 1", await conn.fetchval("SELECT $1::int4 + 1", 41), 42)
             counter = 0
 
             async def op() -> int:
@@ -257,10 +185,10 @@ def _copy_out(target: Target, settings: Settings) -> float:
             with cur.copy(sql) as copy:
                 for block in copy:
                     rows += bytes(block).count(b"\n")  # text format: one line per row
-            _expect("COPY rows", rows, n)
+            expect("COPY rows", rows, n)
             return rows
 
-        return _rate(op, settings)
+        return rate(op, settings)
 
 
 def _select_fetchall(target: Target, settings: Settings) -> float:
@@ -270,16 +198,16 @@ def _select_fetchall(target: Target, settings: Settings) -> float:
     sql = f"SELECT x, x::text FROM generate_series(1, {SELECT_ROWS}) g(x)"
     with psycopg.connect(target.dsn, autocommit=True) as conn, conn.cursor() as cur:
         first = cur.execute(sql, prepare=False).fetchall()
-        _expect("SELECT rows", (len(first), first[0], first[-1]),
+        expect("SELECT rows", (len(first), first[0], first[-1]),
                 (SELECT_ROWS, (1, "1"), (SELECT_ROWS, str(SELECT_ROWS))))
 
         def op() -> int:
             return len(cur.execute(sql, prepare=False).fetchall())
 
-        return _rate(op, settings)
+        return rate(op, settings)
 
 
-MEASUREMENTS: tuple[Measurement, ...] = (
+MEASUREMENTS: tuple[Measurement[Run], ...] = (
     Measurement("select1_simple", "round trips/s", "psycopg SELECT 1, simple protocol",
                 _select1_simple),
     Measurement("select1_prepared", "round trips/s", "psycopg SELECT 1, prepared (extended)",
@@ -292,64 +220,19 @@ MEASUREMENTS: tuple[Measurement, ...] = (
     Measurement("select_fetchall", "rows/s", "psycopg SELECT 200k rows, fetchall",
                 _select_fetchall),
 )  # fmt: skip
-BY_NAME = {m.name: m for m in MEASUREMENTS}
 
 
 # --------------------------------------------------------------------------- running
 
 
-def _measure(figures: Figures, targets: tuple[Target, Target], settings: Settings) -> None:
+def _measure(figures: Figures[Run], targets: tuple[Target, Target], settings: Settings) -> None:
     """Interleaved rounds: PostgreSQL then laminar_pg, `settings.rounds` times."""
     postgres, laminar = targets
     m = figures.measurement
     for i in range(1, settings.rounds + 1):
         figures.postgres.append(m.run(postgres, settings))
         figures.laminar.append(m.run(laminar, settings))
-        pg, lam = figures.postgres[-1], figures.laminar[-1]
-        print(
-            f"  {m.name:<17} round {i}/{settings.rounds}: postgres {pg:>12,.0f}  "
-            f"laminar_pg {lam:>12,.0f}  ratio {lam / pg:.3f}",
-            file=sys.stderr,
-            flush=True,
-        )
-
-
-def format_table(results: Sequence[Figures]) -> str:
-    """A Markdown table: medians, median ratio laminar/PostgreSQL and the ratio's range."""
-    header = (
-        "| measurement | unit | PostgreSQL 15 (median) | laminar_pg (median) "
-        "| laminar / PG (median) | ratio min-max |"
-    )
-    lines = [header, "| --- | --- | ---: | ---: | ---: | ---: |"]
-    for fig in results:
-        if not fig.laminar:
-            continue
-        ratios = fig.ratios
-        lines.append(
-            f"| {fig.measurement.name} ({fig.measurement.description}) | {fig.measurement.unit} "
-            f"| {statistics.median(fig.postgres):,.0f} | {statistics.median(fig.laminar):,.0f} "
-            f"| {statistics.median(ratios):.3f} | {min(ratios):.3f}-{max(ratios):.3f} |"
-        )
-    return "\n".join(lines)
-
-
-def machine_description() -> dict[str, object]:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model or platform.processor(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "psycopg": psycopg.__version__,
-        "asyncpg": asyncpg.__version__,
-    }
+        harness.print_round(figures, i, settings.rounds, width=17)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -364,35 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="rows in the COPY TO STDOUT measurement (default 1,000,000)")
     parser.add_argument("--warmup", type=float, default=WARMUP_SECONDS,
                         help=f"warm-up wall time before each timed run (default {WARMUP_SECONDS})")
-    parser.add_argument("--only", action="append", metavar="NAME", default=[],
-                        help="run only these measurements (repeat or comma-separate): "
-                        + ", ".join(BY_NAME))
+    harness.add_only_argument(parser, MEASUREMENTS)
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     return parser  # fmt: skip
-
-
-def _selected(only: list[str], parser: argparse.ArgumentParser) -> list[Measurement]:
-    names = [n.strip() for item in only for n in item.split(",") if n.strip()]
-    unknown = [n for n in names if n not in BY_NAME]
-    if unknown:
-        parser.error(f"unknown measurement(s) {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
-    return [m for m in MEASUREMENTS if not names or m.name in names]
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _sigterm_interrupts() -> signal.Handlers | Callable[..., object] | int | None:
-    """Let SIGTERM stop the run like Ctrl-C (servers stopped); return the previous handler.
-
-    Only possible on the main thread; elsewhere (an embedding caller) nothing changes.
-    """
-    try:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    except ValueError:
-        return None
-    return previous
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -401,50 +258,39 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1 or args.seconds <= 0 or args.copy_rows < 1 or args.warmup < 0:
         parser.error("--rounds, --seconds and --copy-rows must be positive, --warmup >= 0")
     settings = Settings(args.rounds, args.seconds, args.copy_rows, args.warmup)
-    selected = _selected(args.only, parser)
+    selected = harness.selected(args.only, MEASUREMENTS, parser)
     started = datetime.datetime.now(datetime.UTC)
-    machine = machine_description()
+    machine = harness.machine_description(
+        {"psycopg": psycopg.__version__, "asyncpg": asyncpg.__version__}
+    )
     results = [Figures(m) for m in selected]
-    interrupted = False
-    previous_sigterm = _sigterm_interrupts()
-    print(f"machine: {machine['cpus']} CPUs, {machine['cpu_model']}, Python {machine['python']}",
-          file=sys.stderr)  # fmt: skip
-    try:
-        with ExitStack() as stack:
-            pg = stack.enter_context(start_postgres())
-            lam = stack.enter_context(LaminarServer())
-            targets = (
-                Target("postgres", pg.host, pg.port, "postgres", "postgres"),
-                Target("laminar_pg", lam.host, lam.port, "laminar", "laminar"),
-            )
-            print(f"servers: PostgreSQL 15 on :{pg.port}, laminar_pg (pid {lam.pid}) on "
-                  f":{lam.port}", file=sys.stderr, flush=True)  # fmt: skip
-            for figures in results:
-                _measure(figures, targets, settings)
-    except KeyboardInterrupt:
-        interrupted = True
-        print("interrupted: servers stopped; figures so far follow", file=sys.stderr)
-    finally:
-        if previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, previous_sigterm)
+    harness.print_machine(machine)
+    with harness.stop_on_interrupt() as run, ExitStack() as stack:
+        pg = stack.enter_context(start_postgres())
+        lam = stack.enter_context(LaminarServer())
+        targets = (harness.postgres_target(pg), harness.laminar_target(lam))
+        print(f"servers: PostgreSQL 15 on :{pg.port}, laminar_pg (pid {lam.pid}) on "
+              f":{lam.port}", file=sys.stderr, flush=True)  # fmt: skip
+        for figures in results:
+            _measure(figures, targets, settings)
     print()
-    print(format_table(results))
+    print(harness.format_table(results))
     print()
-    if interrupted:
+    if run.interrupted:
         print("(interrupted: medians over the rounds that finished)")
     print(f"{settings.rounds} interleaved rounds of {settings.seconds:g} s per server "
           f"(after {settings.warmup:g} s warm-up), COPY of {settings.copy_rows:,} rows; "
           f"{machine['cpus']} CPUs; {started:%Y-%m-%d %H:%M} UTC")  # fmt: skip
     if args.json is not None:
-        payload = {
-            "started": started.isoformat(),
-            "machine": machine,
-            "settings": dataclasses.asdict(settings),
-            "interrupted": interrupted,
-            "results": {f.measurement.name: f.as_json() for f in results},
-        }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
-    return 130 if interrupted else 0
+        harness.write_json(
+            args.json,
+            started=started,
+            machine=machine,
+            settings=dataclasses.asdict(settings),
+            interrupted=run.interrupted,
+            results=results,
+        )
+    return 130 if run.interrupted else 0
 
 
 if __name__ == "__main__":
