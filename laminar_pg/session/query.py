@@ -326,6 +326,7 @@ def engine_rewrites(tree: exp.Expr, param_oids: Sequence[int], values: SessionVa
     _boolean_literals(tree)
     _int4_functions(tree)
     _round_half_even(tree, columns)
+    _int_sums(tree, columns)
     _like_escape(tree)
     _numeric_casts(tree)
     _map_types(tree)
@@ -499,6 +500,21 @@ def _round_half_even(tree: exp.Expr, columns: dict[str, int] | None) -> None:
         if is_float:
             node.replace(exp.Anonymous(this="round_even",
                                        expressions=[arg.copy(), exp.Literal.number(0)]))
+
+
+def _int_sums(tree: exp.Expr, columns: dict[str, int] | None) -> None:
+    """sum() of an int2 / int4 column is int8 in PostgreSQL; DuckDB's is HUGEINT (which
+    would be numeric). Known for the columns of the one table a query reads."""
+    if not columns:
+        return
+    for node in list(tree.find_all(exp.Sum)):
+        arg = node.this
+        if isinstance(arg, exp.Column) and columns.get(arg.name) in (21, 23):
+            call: exp.Expr = node  # with its FILTER and OVER, which belong to the call
+            while isinstance(call.parent, (exp.Filter, exp.Window)):
+                call = call.parent
+            if not isinstance(call.parent, exp.Cast):
+                call.replace(exp.Cast(this=call.copy(), to=exp.DataType.build("BIGINT")))
 
 
 def _boolean_literals(tree: exp.Expr) -> None:

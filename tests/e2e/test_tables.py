@@ -1085,3 +1085,17 @@ def test_prepared_statement_sees_the_new_shape_after_alter(server: LaminarServer
                 got.append(c.execute(query, (key,), prepare=True).fetchall())
         answers.append(got)
     assert answers[0] == answers[1] == [[(1, "a")]] * 2 + [[(1, "a", 5)]] * 2
+
+
+def test_aggregates_and_rounding_over_table_columns_like_postgres(
+    server: LaminarServer, postgres: PostgresServer
+) -> None:
+    """Where the column types are known (one table): sum of int2/int4 is int8, not
+    numeric; round() of a float8 column rounds half to even."""
+    same_as_postgres(server, postgres, [
+        "CREATE TABLE {t} (a int, b bigint, c smallint, f float8)",
+        "INSERT INTO {t} VALUES (1, 2, 3, 2.5), (4, 5, 6, -0.5), (7, 8, 9, 3.5)",
+        "SELECT sum(a), sum(c), sum(a) FILTER (WHERE a > 1) AS f, sum(b) FROM {t}",
+        "SELECT a, sum(a) OVER (ORDER BY a) AS running FROM {t} ORDER BY a",
+        "SELECT f, round(f) AS r FROM {t} ORDER BY f",
+    ], t=unique())
