@@ -327,6 +327,7 @@ def engine_rewrites(tree: exp.Expr, param_oids: Sequence[int], values: SessionVa
     _int4_functions(tree)
     _round_half_even(tree, columns)
     _int_sums(tree, columns)
+    _postgres_functions(tree)
     _like_escape(tree)
     _numeric_casts(tree)
     _map_types(tree)
@@ -515,6 +516,25 @@ def _int_sums(tree: exp.Expr, columns: dict[str, int] | None) -> None:
                 call = call.parent
             if not isinstance(call.parent, exp.Cast):
                 call.replace(exp.Cast(this=call.copy(), to=exp.DataType.build("BIGINT")))
+
+
+def _postgres_functions(tree: exp.Expr) -> None:
+    """PostgreSQL functions DuckDB spells differently: every() is bool_and();
+    substring(text FROM pattern) is the first parenthesised match of a regular expression
+    (or the whole match), NULL when nothing matches."""
+    for node in list(tree.find_all(exp.Anonymous)):
+        if str(node.this).lower() == "every":
+            node.set("this", "bool_and")
+    for sub in list(tree.find_all(exp.Substring)):
+        pattern = sub.args.get("start")
+        if not (isinstance(pattern, exp.Literal) and pattern.is_string) or sub.args.get("length"):
+            continue
+        group = 1 if re.search(r"(?<!\\)\((?!\?)", pattern.this) else 0
+        text = sub.this
+        sub.replace(exp.Case(ifs=[exp.If(
+            this=exp.Anonymous(this="regexp_matches", expressions=[text.copy(), pattern.copy()]),
+            true=exp.Anonymous(this="regexp_extract", expressions=[
+                text.copy(), pattern.copy(), exp.Literal.number(group)]))]))
 
 
 def _boolean_literals(tree: exp.Expr) -> None:
