@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlglot
 from sqlglot import exp
 
 from laminar_pg import errcodes
@@ -60,6 +61,7 @@ class QueryPlan:
 
 
 SESSION_RELATION_PREFIX = "laminar_session_"
+_JSON_BUILDERS = {"jsonb_build_object": 3802, "json_build_object": 114}
 
 
 def pg_type_of(dtype: exp.DataType) -> types.PgType | None:
@@ -375,6 +377,8 @@ def plan_query(
                     overrides[pos] = pg.oid
             elif isinstance(inner, exp.Anonymous) and str(inner.this).lower() == "pg_sleep":
                 overrides[pos] = VOID
+            elif isinstance(inner, exp.Anonymous) and str(inner.this).lower() in _JSON_BUILDERS:
+                overrides[pos] = _JSON_BUILDERS[str(inner.this).lower()]
             if isinstance(item, exp.Column) and item.name == name:
                 projections.append(item)  # the engine names it the same; an alias would
                 continue  # turn "no such column" into a confusing self-reference error
@@ -518,13 +522,38 @@ def _int_sums(tree: exp.Expr, columns: dict[str, int] | None) -> None:
                 call.replace(exp.Cast(this=call.copy(), to=exp.DataType.build("BIGINT")))
 
 
+def _width_bucket(x: exp.Expr, low: exp.Expr, high: exp.Expr, count: exp.Expr) -> exp.Expr:
+    """width_bucket(operand, low, high, count): the 1-based bucket of equal width, 0 below
+    the range and count + 1 at or above it (bounds may be given high to low)."""
+    def sql(e: exp.Expr) -> str:
+        return f"({e.sql(dialect='duckdb')})"
+
+    v, lo, hi, n = sql(x), sql(low), sql(high), sql(count)
+    ascending = (f"CASE WHEN {v} < {lo} THEN 0 WHEN {v} >= {hi} THEN {n} + 1 "
+                 f"ELSE CAST(floor(({v} - {lo}) * {n} / ({hi} - {lo})) AS INT) + 1 END")
+    descending = (f"CASE WHEN {v} > {lo} THEN 0 WHEN {v} <= {hi} THEN {n} + 1 "
+                  f"ELSE CAST(floor(({lo} - {v}) * {n} / ({lo} - {hi})) AS INT) + 1 END")
+    text = f"CAST(CASE WHEN {lo} < {hi} THEN {ascending} ELSE {descending} END AS INT)"
+    return sqlglot.parse_one(text, read="duckdb")
+
+
 def _postgres_functions(tree: exp.Expr) -> None:
     """PostgreSQL functions DuckDB spells differently: every() is bool_and();
     substring(text FROM pattern) is the first parenthesised match of a regular expression
     (or the whole match), NULL when nothing matches."""
     for node in list(tree.find_all(exp.Anonymous)):
-        if str(node.this).lower() == "every":
+        name = str(node.this).lower()
+        if name == "every":
             node.set("this", "bool_and")
+        elif name in ("jsonb_build_object", "json_build_object"):
+            node.set("this", "json_object")
+        elif name == "width_bucket" and len(node.expressions) == 4:
+            node.replace(_width_bucket(*node.expressions))
+    for bucket in list(tree.find_all(exp.WidthBucket)):
+        parts = [bucket.this, bucket.args.get("min_value"), bucket.args.get("max_value"),
+                 bucket.args.get("num_buckets")]
+        if all(isinstance(p, exp.Expr) for p in parts):
+            bucket.replace(_width_bucket(*parts))
     for sub in list(tree.find_all(exp.Substring)):
         pattern = sub.args.get("start")
         if not (isinstance(pattern, exp.Literal) and pattern.is_string) or sub.args.get("length"):

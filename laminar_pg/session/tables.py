@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import sqlglot
 from sqlglot import exp
 
 from laminar_pg import errcodes
@@ -806,12 +807,31 @@ def update(state: WriteState, tree: exp.Update, params: Sequence[Any]) -> tuple[
     alias = _target_alias(table_node)
     _qualify(table_node, obj)
     returning = _strip_returning(tree)
+    _set_defaults(state, tree, obj)
     old = _arrow(state.duck, _matching_rows(table_node, alias, tree.args.get("from_"),
                                             tree.args.get("where")), params)
     new = _arrow(state.duck, tree, params)
     state.change(obj, old, -1)
     state.change(obj, new, 1)
     return WriteResult(f"UPDATE {new.num_rows}", new), returning, alias
+
+
+def _set_defaults(state: WriteState, tree: exp.Update, obj: CatalogObject) -> None:
+    """UPDATE ... SET col = DEFAULT: the column's default expression (or NULL)."""
+    defaults: dict[str, str | None] | None = None
+    for item in tree.expressions:
+        value = item.expression if isinstance(item, exp.EQ) else None
+        if not (isinstance(value, exp.Column) and not value.table
+                and value.name.upper() == "DEFAULT" and not value.this.quoted):
+            continue
+        if defaults is None:
+            rows = state.duck.execute(
+                "SELECT column_name, column_default FROM duckdb_columns() WHERE "
+                "schema_name = $1 AND table_name = $2", [obj.schema, obj.name]).fetchall()
+            defaults = {str(n): (None if d is None else str(d)) for n, d in rows}
+        text = defaults.get(item.this.name)
+        value.replace(exp.Null() if text is None
+                      else sqlglot.parse_one(text, read="duckdb"))
 
 
 def _matching_rows(table: exp.Table, alias: str, sources: exp.Expr | None,
