@@ -665,6 +665,8 @@ def insert(state: WriteState, tree: exp.Insert, params: Sequence[Any]) -> tuple[
     _fill_column_list(state, tree, obj)
     _typed_literals(state, tree, obj)
     conflict = tree.args.get("conflict")
+    if isinstance(conflict, exp.OnConflict) and conflict.args.get("constraint") is not None:
+        _conflict_constraint(state, conflict, obj)
     update = (isinstance(conflict, exp.OnConflict) and conflict.args.get("action") is not None
               and "UPDATE" in str(conflict.args["action"]).upper())
     if update:
@@ -738,6 +740,26 @@ def _fill_column_list(state: WriteState, tree: exp.Insert, obj: CatalogObject) -
     if width < len(names):
         tree.set("this", exp.Schema(this=tree.this, expressions=[
             exp.to_identifier(n, quoted=True) for n in names[:width]]))
+
+
+def _conflict_constraint(state: WriteState, conflict: exp.OnConflict,
+                         obj: CatalogObject) -> None:
+    """ON CONFLICT ON CONSTRAINT name: the constraint's columns as the conflict target.
+    Constraints carry PostgreSQL's default names: t_pkey, and t_a_b_key for UNIQUE (a, b)."""
+    name = conflict.args["constraint"].name
+    rows = state.duck.execute(
+        "SELECT constraint_type, constraint_column_names FROM duckdb_constraints() WHERE "
+        "schema_name = $1 AND table_name = $2 AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')",
+        [obj.schema, obj.name]).fetchall()
+    for kind, columns in rows:
+        default = (f"{obj.name}_pkey" if kind == "PRIMARY KEY"
+                   else f"{obj.name}_{'_'.join(columns)}_key")
+        if default == name:
+            conflict.set("constraint", None)
+            conflict.set("conflict_keys", [exp.to_identifier(c, quoted=True) for c in columns])
+            return
+    raise errcodes.UndefinedObject(
+        f'constraint "{name}" for table "{obj.name}" does not exist')
 
 
 def _upsert(state: WriteState, tree: exp.Insert, obj: CatalogObject,

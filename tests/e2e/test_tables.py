@@ -1099,3 +1099,18 @@ def test_aggregates_and_rounding_over_table_columns_like_postgres(
         "SELECT a, sum(a) OVER (ORDER BY a) AS running FROM {t} ORDER BY a",
         "SELECT f, round(f) AS r FROM {t} ORDER BY f",
     ], t=unique())
+
+
+def test_writes_nested_in_other_statements_are_refused(conn: psycopg.Connection[Any]) -> None:
+    """A data-modifying WITH would run in the engine without reaching the change log (a
+    restart would undo it), so it is refused with 0A000 and changes nothing."""
+    t = unique()
+    conn.execute(f"CREATE TABLE {t} (id int PRIMARY KEY, v text)")
+    conn.execute(f"INSERT INTO {t} VALUES (1, 'a'), (2, 'b')")
+    for sql in (f"WITH d AS (DELETE FROM {t} WHERE id = 1 RETURNING *) SELECT * FROM d",
+                f"WITH d AS (DELETE FROM {t} WHERE id = 1 RETURNING *) "
+                f"INSERT INTO {t} SELECT id + 10, v FROM d",
+                f"WITH u AS (UPDATE {t} SET v = 'x' RETURNING id) SELECT count(*) FROM u"):
+        with pytest.raises(psycopg.errors.FeatureNotSupported):
+            conn.execute(sql)
+    assert conn.execute(f"SELECT * FROM {t} ORDER BY id").fetchall() == [(1, "a"), (2, "b")]
