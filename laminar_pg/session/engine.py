@@ -103,6 +103,10 @@ def open_engine() -> duckdb.DuckDBPyConnection:
         con.create_function(  # type: ignore[call-overload]
             name, fn, args, ret, null_handling="special", side_effects=True
         )
+    # Clients reach the engine only through SQL we translate, but DuckDB's own table
+    # functions (read_csv('/etc/passwd'), glob, ...) would let them read the server's
+    # files: PostgreSQL has no such functions, so the engine gets no file system.
+    con.execute("SET enable_external_access = false")
     return con
 
 
@@ -226,6 +230,9 @@ def translate_error(exc: Exception) -> SqlError:
         if isinstance(exc, kind) and (match := pattern.search(message)) is not None:
             groups = [_PG_TYPE_NAMES.get(g, g) for g in match.groups()]
             return error_for(sqlstate, template.format(*groups))
+    if isinstance(exc, duckdb.PermissionException):
+        return errcodes.InsufficientPrivilege(
+            "permission denied: the server's files are not reachable from SQL")
     if isinstance(exc, duckdb.InterruptException):
         return errcodes.QueryCanceled("canceling statement due to user request")
     if isinstance(exc, duckdb.ParserException):

@@ -49,3 +49,13 @@ def test_sqlstate_matches_postgres(
     sql: str, sqlstate: str, server: LaminarServer, postgres: PostgresServer
 ) -> None:
     assert error_of(server.dsn, sql)[0] == error_of(postgres.dsn, sql)[0] == sqlstate
+
+
+def test_the_engines_file_functions_are_not_reachable(server: LaminarServer) -> None:
+    """DuckDB's read_csv / read_parquet would read the server's files; PostgreSQL has no such
+    functions, and the engine has no file system access (42501)."""
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        for sql in ("SELECT * FROM read_csv('/etc/hostname')", "SELECT * FROM read_parquet('/etc/hostname')"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(sql)
+        assert conn.execute("SELECT 1").fetchone() == (1,)
