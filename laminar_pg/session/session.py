@@ -149,6 +149,14 @@ class PgSession:
     def transaction_status(self) -> str:
         return self._status
 
+    @property
+    def idle_in_transaction_timeout(self) -> float | None:
+        """idle_in_transaction_session_timeout: a writer that sits idle in its block
+        holds the writer lock, so this is what ends it (0 = no limit, the default)."""
+        seconds = parse_timeout(
+            self.settings.get_or_none("idle_in_transaction_session_timeout") or "0")
+        return seconds if seconds > 0 else None
+
     async def startup(self, parameters: dict[str, str]) -> list[tuple[str, str]]:
         self.user = parameters["user"]
         self.database = parameters.get("database", self.user)

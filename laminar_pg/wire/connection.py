@@ -41,6 +41,9 @@ log = structlog.get_logger("laminar_pg.wire")
 OUTPUT_FLUSH_BYTES = 256 * 1024
 
 
+IDLE_TIMEOUT = object()  # Channel.receive: nothing arrived within the timeout
+
+
 class Channel(Protocol):
     """What the connection needs from the transport (implemented by server.py)."""
 
@@ -49,8 +52,9 @@ class Channel(Protocol):
     @property
     def peer_is_loopback(self) -> bool: ...
 
-    async def receive(self) -> Any:
-        """The next frontend message; None at end of stream. Raises ProtocolError."""
+    async def receive(self, timeout: float | None = None) -> Any:
+        """The next frontend message; None at end of stream; IDLE_TIMEOUT when `timeout`
+        seconds pass first. Raises ProtocolError."""
         ...
 
     def write(self, data: bytes) -> None: ...
@@ -324,7 +328,16 @@ class Connection:
         # (postgres.c: ignore_till_sync, cleared only when a Sync is read).
         skipping = False
         while True:
-            msg = await self.channel.receive()
+            idle_limit = None
+            if self.session is not None and self.session.transaction_status != "I":
+                idle_limit = self.session.idle_in_transaction_timeout
+            msg = await self.channel.receive(idle_limit)
+            if msg is IDLE_TIMEOUT:  # postgres.c: IdleInTransactionSessionTimeout
+                self.send_error(errcodes.IdleInTransactionSessionTimeout(
+                    "terminating connection due to idle-in-transaction timeout",
+                    severity="FATAL"))
+                self.flush()
+                raise Terminated
             if msg is None or isinstance(msg, m.Terminate):
                 return
             if skipping and not isinstance(msg, m.Sync):

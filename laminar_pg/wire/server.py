@@ -24,7 +24,13 @@ from laminar_pg.config import Config
 from laminar_pg.errors import SqlError
 from laminar_pg.wire import codec
 from laminar_pg.wire import messages as m
-from laminar_pg.wire.connection import Authenticator, Connection, ServerContext, is_loopback
+from laminar_pg.wire.connection import (
+    IDLE_TIMEOUT,
+    Authenticator,
+    Connection,
+    ServerContext,
+    is_loopback,
+)
 from laminar_pg.wire.session import Session
 
 log = structlog.get_logger("laminar_pg.server")
@@ -105,7 +111,9 @@ class PgChannel(asyncio.Protocol):
     def peer_is_loopback(self) -> bool:
         return is_loopback(self._host)
 
-    async def receive(self) -> Any:
+    async def receive(self, timeout: float | None = None) -> Any:
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         while True:
             msg = self.reader.next_message()
             if msg is not codec.NEED_DATA:
@@ -115,9 +123,16 @@ class PgChannel(asyncio.Protocol):
             if self._read_paused and self.transport is not None:
                 self.transport.resume_reading()
                 self._read_paused = False
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-            self._waiter = None
+            self._waiter = loop.create_future()
+            try:
+                if deadline is None:
+                    await self._waiter
+                else:
+                    await asyncio.wait_for(self._waiter, max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                return IDLE_TIMEOUT
+            finally:
+                self._waiter = None
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -127,6 +127,11 @@ class Session(Protocol):
         """'I' idle, 'T' in a transaction block, 'E' in a failed transaction block."""
         ...
 
+    @property
+    def idle_in_transaction_timeout(self) -> float | None:
+        """Seconds a session may sit idle inside a transaction block (None: no limit)."""
+        ...
+
     async def startup(self, parameters: dict[str, str]) -> list[tuple[str, str]]:
         """Accept the startup parameters; return the ParameterStatus pairs to report."""
         ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -155,3 +156,25 @@ def test_settings_follow_transactions(conn: psycopg.Connection) -> None:
     conn.execute("COMMIT")
     assert show() == "kept"
     conn.execute("RESET application_name")
+
+
+def test_idle_in_transaction_session_timeout_ends_the_session(server: LaminarServer) -> None:
+    """A session idle inside a block longer than idle_in_transaction_session_timeout is
+    terminated (FATAL 25P03), which also frees the writer lock it held: another writer
+    proceeds. Outside a block, idling is fine."""
+    t = "idle_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(server.dsn, autocommit=True) as other:
+        other.execute(f"CREATE TABLE {t} (id int PRIMARY KEY)")
+        idle = psycopg.connect(server.dsn, autocommit=True)
+        idle.execute("SET idle_in_transaction_session_timeout = '300ms'")
+        time.sleep(0.5)  # idle outside a block: nothing happens
+        assert idle.execute("SELECT 1").fetchone() == (1,)
+        idle.execute("BEGIN")
+        idle.execute(f"INSERT INTO {t} VALUES (1)")  # holds the writer lock
+        other.execute("SET statement_timeout = '10s'")
+        other.execute(f"INSERT INTO {t} VALUES (2)")  # waits until the idle one is ended
+        with pytest.raises(errors.IdleInTransactionSessionTimeout):
+            idle.execute("SELECT 1")  # the FATAL that ended it, read now
+        assert idle.closed
+        idle.close()
+        assert other.execute(f"SELECT id FROM {t} ORDER BY id").fetchall() == [(2,)]

@@ -91,7 +91,7 @@ class FakeChannel:
         """More client bytes (before or between runs)."""
         self.reader.feed(data)
 
-    async def receive(self) -> Any:
+    async def receive(self, timeout: float | None = None) -> Any:
         """The next whole message, or None once the given bytes run out (end of stream)."""
         msg = self.reader.next_message()
         if msg is codec.NEED_DATA:
@@ -190,6 +190,10 @@ class FakeSession:
     @property
     def transaction_status(self) -> str:
         return self._status
+
+    @property
+    def idle_in_transaction_timeout(self) -> float | None:
+        return None
 
     async def startup(self, parameters: dict[str, str]) -> list[tuple[str, str]]:
         self.parameters = dict(parameters)

@@ -1057,7 +1057,7 @@ class _WaitingChannel(FakeChannel):
         super().__init__(data)
         self.waiting = asyncio.Event()
 
-    async def receive(self) -> Any:
+    async def receive(self, timeout: float | None = None) -> Any:
         msg = self.reader.next_message()
         if msg is codec.NEED_DATA:
             self.waiting.set()
