@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
+from laminar_pg.testing.postgres import PostgresServer, postgres_unavailable_reason, start_postgres
 from laminar_pg.testing.server import LaminarServer
 
 settings.register_profile(
@@ -35,3 +36,14 @@ def own_server() -> Iterator[LaminarServer]:
         yield srv
     finally:
         srv.cleanup()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL 15 per test worker, for tests that compare with it (skips
+    only if its binaries are absent; `make install` installs them)."""
+    reason = postgres_unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"needs a real PostgreSQL 15: {reason}")
+    with start_postgres() as pg:
+        yield pg

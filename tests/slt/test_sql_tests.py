@@ -10,17 +10,12 @@ database of its own.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from laminar_pg.slt.runner import FileResult, Protocol, RunnerConfig, SltRunner
-from laminar_pg.testing.postgres import (
-    PostgresServer,
-    postgres_unavailable_reason,
-    start_postgres,
-)
+from laminar_pg.testing.postgres import PostgresServer
 from laminar_pg.testing.server import LaminarServer
 
 SQL_TESTS = Path(__file__).parents[2] / "sql_tests"
@@ -37,16 +32,6 @@ parametrize_protocols = pytest.mark.parametrize(
 )
 
 _database_numbers = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    """One throwaway PostgreSQL 15 for this module (skips only if its binaries are absent)."""
-    reason = postgres_unavailable_reason()
-    if reason is not None:
-        pytest.skip(f"needs a real PostgreSQL 15: {reason}")
-    with start_postgres() as server:
-        yield server
 
 
 @pytest.fixture
