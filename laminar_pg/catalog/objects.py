@@ -12,8 +12,11 @@ transaction commits, so a rolled-back CREATE leaves no trace.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 FIRST_OID = 16384  # PostgreSQL's FirstNormalObjectId: OIDs below belong to the system
 
@@ -43,16 +46,21 @@ class Catalog:
     objects: dict[int, CatalogObject] = field(default_factory=dict)
     next_oid: int = FIRST_OID
     version: int = 0  # bumped by every committed change: cached plans compare it
-    # (oid, table version) -> column names, filled on demand from the engine
-    columns: dict[tuple[int, int], list[str]] = field(default_factory=dict)
-    # (oid, table version) -> the Arrow schema of its rows (pyarrow.Schema)
-    row_schemas: dict[tuple[int, int], Any] = field(default_factory=dict)
-    # (oid, table version) -> column -> declared PostgreSQL type (varchar(n), jsonb ...)
-    declared: dict[tuple[int, int], dict[str, str]] = field(default_factory=dict)
+    # What the engine was asked about a table's shape (columns, types, declared types,
+    # Arrow schema, owned sequences), by (what, oid, table version): a version never
+    # changes shape, so entries stay true as long as the version they name exists.
+    shapes: dict[tuple[str, int, int], Any] = field(default_factory=dict)
 
     def copy(self) -> Catalog:
-        return Catalog(dict(self.objects), self.next_oid, self.version, dict(self.columns),
-                       dict(self.row_schemas), dict(self.declared))
+        return Catalog(dict(self.objects), self.next_oid, self.version, dict(self.shapes))
+
+    def shape(self, what: str, obj: CatalogObject, compute: Callable[[], T]) -> T:
+        """The cached `what` of table `obj` at its version, computed once."""
+        key = (what, obj.oid, obj.version)
+        if key not in self.shapes:
+            self.shapes[key] = compute()
+        found: T = self.shapes[key]
+        return found
 
     def allocate_oid(self) -> int:
         oid = self.next_oid

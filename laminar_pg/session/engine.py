@@ -162,6 +162,17 @@ def type_modifier(t: Any, oid: int) -> int:
     return ((precision << 16) | scale) + 4
 
 
+def to_engine_value(value: Any) -> Any:
+    """A decoded parameter as DuckDB's Python binding accepts it."""
+    from laminar_pg.wire.types import Interval
+
+    if isinstance(value, Interval):
+        return f"{value.months} months {value.days} days {value.microseconds} microseconds"
+    if isinstance(value, list):
+        return [to_engine_value(v) for v in value]
+    return value
+
+
 def duck_type_name_oid(name: str) -> int:
     """The PostgreSQL type OID for a DuckDB type name (duckdb_columns().data_type)."""
     try:

@@ -500,19 +500,15 @@ class PgSession:
                 break
         if obj is None:
             return None
-        pk_key = (catalog.version, obj.schema, "pk:" + obj.name)
-        if pk_key not in self._column_oids:  # the primary key, cached like the columns
+        def single_column_key() -> str | None:
             rows = self._describe_engine().execute(
                 "SELECT constraint_column_names FROM duckdb_constraints() WHERE schema_name "
                 "= $1 AND table_name = $2 AND constraint_type = 'PRIMARY KEY'",
                 [obj.schema, obj.name]).fetchall()
-            single = rows[0][0][0] if rows and len(rows[0][0]) == 1 else None
-            self._column_oids[pk_key] = None if single is None else {single: 0}
-        pk = self._column_oids[pk_key]
-        if not pk:
-            return None
-        (key_column,) = pk
-        if columns.get(key_column) not in (20, 21, 23):
+            return str(rows[0][0][0]) if rows and len(rows[0][0]) == 1 else None
+
+        key_column = catalog.shape("primary_key", obj, single_column_key)
+        if key_column is None or columns.get(key_column) not in (20, 21, 23):
             return None
         return plan_lookup(tree, obj.oid, obj.version, key_column, list(columns))
 
@@ -672,7 +668,7 @@ class PgSession:
             fast = await self._lookup(plan, params)
             if fast is not None:
                 return fast
-        duck_params = [to_engine_value(p) for p in params]
+        duck_params = [engine.to_engine_value(p) for p in params]
         # In a transaction that has written, queries read its engine transaction (and are
         # read whole: the next statement needs the connection).
         duck = state.duck if state is not None else self._take_engine()
@@ -1210,17 +1206,6 @@ def _declared_overrides(tree: exp.Expr, columns: dict[str, int], plan: QueryPlan
 async def _many(batches: list[pa.RecordBatch]) -> AsyncIterator[pa.RecordBatch]:
     for b in batches:
         yield b
-
-
-def to_engine_value(value: Any) -> Any:
-    """A decoded parameter as DuckDB's Python binding accepts it."""
-    from laminar_pg.wire.types import Interval
-
-    if isinstance(value, Interval):
-        return f"{value.months} months {value.days} days {value.microseconds} microseconds"
-    if isinstance(value, list):
-        return [to_engine_value(v) for v in value]
-    return value
 
 
 @functools.lru_cache(maxsize=64)

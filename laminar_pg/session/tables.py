@@ -192,13 +192,11 @@ def _rows_as_arrow(duck: Any, sql: str, values: Sequence[Any], schema: pa.Schema
 def row_schema(state: WriteState, obj: CatalogObject) -> pa.Schema | None:
     """The Arrow schema of a table's rows when every column is of a plain type (then
     small writes take the `_rows_as_arrow` path), else None."""
-    key = (obj.oid, obj.version)
-    if key not in state.catalog.row_schemas:
+    def compute() -> pa.Schema | None:
         schema = _arrow_sql(state.duck, f"SELECT * FROM {qualified_sql(obj)} LIMIT 0").schema
-        state.catalog.row_schemas[key] = (
-            schema if all(_plain(f.type) for f in schema) else None)
-    found: pa.Schema | None = state.catalog.row_schemas[key]
-    return found
+        return schema if all(_plain(f.type) for f in schema) else None
+
+    return state.catalog.shape("row_schema", obj, compute)
 
 
 def _arrow_sql(duck: Any, sql: str, values: Sequence[Any] = ()) -> pa.Table:
@@ -342,11 +340,8 @@ def declared_length(declared: str) -> int | None:
 
 
 def declared_types(state: WriteState, obj: CatalogObject) -> dict[str, str]:
-    key = (obj.oid, obj.version)
-    found = state.catalog.declared.get(key)
-    if found is None:
-        found = state.catalog.declared[key] = read_declared(state.duck, obj.schema, obj.name)
-    return found
+    return state.catalog.shape("declared", obj,
+                               lambda: read_declared(state.duck, obj.schema, obj.name))
 
 
 def read_declared(duck: Any, schema: str, name: str) -> dict[str, str]:
@@ -378,6 +373,14 @@ def check_lengths(state: WriteState, obj: CatalogObject, rows: pa.Table) -> None
                 f"value too long for type {kind}({limit})")
 
 
+def _already_exists(tree: exp.Create, tag: str, what: str,
+                    error: type[SqlError]) -> WriteResult:
+    """CREATE of an existing object: a notice with IF NOT EXISTS, else the error."""
+    if not tree.args.get("exists"):
+        raise error(f"{what} already exists")
+    return WriteResult(tag, notices=[(error.sqlstate, f"{what} already exists, skipping")])
+
+
 def create_table(state: WriteState, tree: exp.Create, query_sql: str | None,
                  params: Sequence[Any]) -> WriteResult:
     """CREATE TABLE [IF NOT EXISTS] name (...) | AS query. `query_sql` is the engine SQL
@@ -396,10 +399,7 @@ def create_table(state: WriteState, tree: exp.Create, query_sql: str | None,
     name = table.name
     result = WriteResult("SELECT 0" if query_sql is not None else "CREATE TABLE")
     if state.catalog.find("table", schema, name) is not None:
-        if tree.args.get("exists"):
-            result.notices.append(("42P07", f'relation "{name}" already exists, skipping'))
-            return result
-        raise errcodes.DuplicateTable(f'relation "{name}" already exists')
+        return _already_exists(tree, result.tag, f'relation "{name}"', errcodes.DuplicateTable)
     target = f"{quote(schema)}.{quote(name)}"
     oid = state.catalog.allocate_oid()
     if query_sql is not None:
@@ -501,16 +501,15 @@ def drop(state: WriteState, tree: exp.Drop) -> WriteResult:
 def _owned_sequences(state: WriteState, table: CatalogObject) -> list[CatalogObject]:
     """Sequences created for a table's serial / identity columns: those its columns'
     defaults call nextval() on (cached per table version)."""
-    key = (table.oid, -table.version - 1_000_000_000)
-    names = state.catalog.row_schemas.get(key)
-    if names is None:
+    def compute() -> set[str]:
         defaults = state.duck.execute(
             "SELECT column_default FROM duckdb_columns() WHERE schema_name = $1 AND "
             "table_name = $2 AND column_default LIKE 'nextval(%'",
             [table.schema, table.name]).fetchall()
-        names = state.catalog.row_schemas[key] = {
-            m.group(1) for (d,) in defaults
-            if (m := re.search(r"nextval\('(?:[^'.]*\.)?([^']+)'", str(d)))}
+        return {m.group(1) for (d,) in defaults
+                if (m := re.search(r"nextval\('(?:[^'.]*\.)?([^']+)'", str(d)))}
+
+    names = state.catalog.shape("sequences", table, compute)
     return [o for o in state.catalog.objects.values()
             if o.kind == "sequence" and o.schema == table.schema and o.name in names]
 
@@ -561,10 +560,7 @@ def create_schema(state: WriteState, tree: exp.Create) -> WriteResult:
     table = tree.this
     name = (table.db or table.name) if isinstance(table, exp.Table) else str(table)
     if state.catalog.find("schema", "", name) is not None:
-        if tree.args.get("exists"):
-            return WriteResult("CREATE SCHEMA", notices=[
-                ("42P06", f'schema "{name}" already exists, skipping')])
-        raise errcodes.DuplicateSchema(f'schema "{name}" already exists')
+        return _already_exists(tree, "CREATE SCHEMA", f'schema "{name}"', errcodes.DuplicateSchema)
     sql = f"CREATE SCHEMA {quote(name)}"
     _execute(state.duck, sql)
     state.ddl(sql, state.catalog.allocate_oid(), f"schema:{name}")
@@ -582,10 +578,7 @@ def create_index(state: WriteState, tree: exp.Create) -> WriteResult:
     col_names = [c.this.name if isinstance(c, exp.Ordered) else c.name for c in columns or []]
     name = index.name or f"{table.name}_{'_'.join(col_names)}_idx"
     if state.catalog.find("index", table.schema, name) is not None:
-        if tree.args.get("exists"):
-            return WriteResult("CREATE INDEX", notices=[
-                ("42P07", f'relation "{name}" already exists, skipping')])
-        raise errcodes.DuplicateTable(f'relation "{name}" already exists')
+        return _already_exists(tree, "CREATE INDEX", f'relation "{name}"', errcodes.DuplicateTable)
     unique = "UNIQUE " if tree.args.get("unique") else ""
     cols = ", ".join(quote(c) for c in col_names)
     sql = f"CREATE {unique}INDEX {quote(name)} ON {qualified_sql(table)} ({cols})"
@@ -707,15 +700,14 @@ def _typed_literals(state: WriteState, tree: exp.Insert, obj: CatalogObject) -> 
 
 
 def _column_types(state: WriteState, obj: CatalogObject) -> list[tuple[str, str]]:
-    key = (obj.oid, -obj.version)  # negative version: (name, engine type) pairs
-    found = state.catalog.row_schemas.get(key)
-    if found is None:
+    """(name, engine type) of the table's columns, in order."""
+    def compute() -> list[tuple[str, str]]:
         rows = state.duck.execute(
             "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = $1 "
             "AND table_name = $2 ORDER BY column_index", [obj.schema, obj.name]).fetchall()
-        found = state.catalog.row_schemas[key] = [(str(n), str(t)) for n, t in rows]
-    result: list[tuple[str, str]] = found
-    return result
+        return [(str(n), str(t)) for n, t in rows]
+
+    return state.catalog.shape("types", obj, compute)
 
 
 def _fill_column_list(state: WriteState, tree: exp.Insert, obj: CatalogObject) -> None:
@@ -811,14 +803,7 @@ def _unregister(duck: Any) -> None:
 
 
 def _column_names(state: WriteState, obj: CatalogObject) -> list[str]:
-    key = (obj.oid, obj.version)
-    names = state.catalog.columns.get(key)
-    if names is None:
-        rows = _arrow_sql(state.duck, "SELECT column_name FROM duckdb_columns() WHERE "
-                          "schema_name = $1 AND table_name = $2 ORDER BY column_index",
-                          [obj.schema, obj.name])
-        names = state.catalog.columns[key] = rows.column(0).to_pylist()
-    return names
+    return [name for name, _ in _column_types(state, obj)]
 
 
 def update(state: WriteState, tree: exp.Update, params: Sequence[Any]) -> tuple[WriteResult, exp.Returning | None, str]:

@@ -37,11 +37,6 @@ if TYPE_CHECKING:
     from laminar_pg.session.session import PgSession
 
 
-def to_engine_value(value: Any) -> Any:
-    from laminar_pg.session.session import to_engine_value as convert
-
-    return convert(value)
-
 WRITE_TYPES = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Alter,
                exp.TruncateTable)
 
@@ -51,6 +46,7 @@ class Writes:
         self.session = session
         self.db = session.db
         self.state: tables.WriteState | None = None
+        self._rewritten: dict[tuple[int, tuple[int, ...]], tuple[exp.Expr, exp.Expr]] = {}
 
     @property
     def active(self) -> bool:
@@ -138,10 +134,7 @@ class Writes:
                 await self._rollback_quietly(state)
         finally:
             if not state.catalog_changed:  # keep what the transaction learned of the tables
-                shared = self.db.catalog
-                shared.columns.update(state.catalog.columns)
-                shared.row_schemas.update(state.catalog.row_schemas)
-                shared.declared.update(state.catalog.declared)
+                self.db.catalog.shapes.update(state.catalog.shapes)
             self.session._return_engine(state.duck)
             self.db.write_lock.release()
         if lsn:
@@ -226,11 +219,20 @@ class Writes:
                    param_oids: Sequence[int]) -> Result:
         session = self.session
         state = await self.begin()
-        oids = param_oids if len(param_oids) >= len(params) else [0] * len(params)
-        prepared, _ = prepare_tree(tree, oids, session._values())
+        oids = tuple(param_oids if len(param_oids) >= len(params) else [0] * len(params))
+        # A statement executed again (executemany, a prepared INSERT) reuses its rewritten
+        # tree: parsed trees are shared objects, so their identity is the key (the entry
+        # holds the tree, so the identity cannot be reused while cached).
+        key = (id(tree), oids)
+        cached = self._rewritten.get(key)
+        if cached is None or cached[0] is not tree:
+            if len(self._rewritten) >= 256:
+                self._rewritten.clear()
+            cached = self._rewritten[key] = (tree, prepare_tree(tree, oids, session._values())[0])
+        prepared = cached[1]
         fn: Any = {exp.Insert: tables.insert, exp.Update: tables.update,
                    exp.Delete: tables.delete}[type(tree)]  # type: ignore[index]
-        values = [to_engine_value(p) for p in params]
+        values = [engine.to_engine_value(p) for p in params]
         result, returning, alias = await self.call(fn, state, prepared, values)
         for sqlstate, message in result.notices:
             session.notice(message, sqlstate)
