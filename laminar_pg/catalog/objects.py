@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 FIRST_OID = 16384  # PostgreSQL's FirstNormalObjectId: OIDs below belong to the system
 
-KINDS = ("schema", "table", "index", "sequence")
+KINDS = ("schema", "table", "index", "sequence", "source", "stream", "materialized view", "sink")
 
 
 @dataclass(frozen=True, slots=True)

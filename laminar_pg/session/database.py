@@ -15,8 +15,10 @@ import structlog
 
 from laminar_pg.catalog.objects import Catalog
 from laminar_pg.config import Config
+from laminar_pg.engine.runtime import Runtime
 from laminar_pg.session import engine, tables
 from laminar_pg.session.lookup import Lookups
+from laminar_pg.session.streaming import Streaming, recover_streaming
 from laminar_pg.storage.log import ChangeLog, ChangeOp, DdlOp
 
 log = structlog.get_logger("laminar_pg.database")
@@ -42,6 +44,7 @@ class Database:
         self.write_lock = asyncio.Lock()
         self.lookups = Lookups()  # primary-key indexes for point lookups (session/lookup.py)
         self.applied_lsn = 0
+        self.streaming = Streaming(Runtime(config.barrier_interval), config.workers)
         try:
             self._recover()
         except BaseException:
@@ -81,6 +84,8 @@ class Database:
                 pass
             raise
         tables.advance_sequences(duck, self.catalog, replayer.positions)
+        self.streaming.runtime.start()
+        recover_streaming(self, duck, replayer.streaming_ops)
         duck.close()
         if count:
             log.info("recovered", records=count, rows=rows, lsn=self.applied_lsn,
@@ -90,6 +95,7 @@ class Database:
         return next(self._pids) & 0x7FFFFFFF, secrets.randbits(31)
 
     def close(self) -> None:
+        self.streaming.runtime.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.log.close()
         self.duck.close()

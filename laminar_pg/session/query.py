@@ -58,6 +58,7 @@ class QueryPlan:
     # A point lookup by primary key that can skip the engine (session/lookup.py).
     lookup: Any = None
     catalog_version: int = -1  # the catalog it was planned against (stale after DDL)
+    reads_views: bool = False  # materialized views are registered on the connection first
 
 
 SESSION_RELATION_PREFIX = "laminar_session_"
@@ -243,7 +244,9 @@ def _session_relations(tree: exp.Expr, names: frozenset[str]) -> tuple[str, ...]
     used = []
     for table in list(tree.find_all(exp.Table)):
         name = table.name.lower()
-        if name in names and table.db.lower() in ("", "pg_catalog") and not table.catalog:
+        db = table.db.lower()
+        ours = (name in names and db in ("", "pg_catalog")) or f"{db}.{name}" in names
+        if ours and not table.catalog:
             alias = table.alias or name
             table.set("db", None)
             table.set("this", exp.to_identifier(SESSION_RELATION_PREFIX + name, quoted=True))
@@ -327,6 +330,7 @@ def engine_rewrites(tree: exp.Expr, param_oids: Sequence[int], values: SessionVa
                     columns: dict[str, int] | None) -> exp.Expr:
     """What DuckDB needs to answer as PostgreSQL would, applied in place (to a copy)."""
     refuse_wrong_answers(tree)
+    _window_table_functions(tree)
     tree = substitute_session_functions(tree, values)
     _cast_params(tree, param_oids)
     _int4_generate_series(tree)
@@ -342,6 +346,49 @@ def engine_rewrites(tree: exp.Expr, param_oids: Sequence[int], values: SessionVa
     _map_types(tree)
     _replace_now(tree)
     return tree
+
+
+def _window_table_functions(tree: exp.Expr) -> None:
+    """`FROM TUMBLE(rel, ts, size)` / `HOP(rel, ts, slide, size)` in ad-hoc SQL: the rows
+    of `rel` with `window_start` / `window_end` (HOP repeats a row per window), windows
+    aligned on the Unix epoch as the streaming engine aligns them, so a batch query over
+    a table answers exactly what a view over the same rows holds."""
+    for table in list(tree.find_all(exp.Table)):
+        call = table.this
+        if not isinstance(call, exp.Anonymous):
+            continue
+        name = str(call.this).lower()
+        if name not in ("tumble", "hop"):
+            continue
+        args = list(call.expressions)
+        if len(args) != (3 if name == "tumble" else 4) or not isinstance(args[0], exp.Column) \
+                or not isinstance(args[1], exp.Column):
+            raise errcodes.FeatureNotSupported(f"{name.upper()}(relation, time column, "
+                                               f"{'size' if name == 'tumble' else 'slide, size'})"
+                                               " with these arguments")
+        from laminar_pg.sql.planner import interval_us
+
+        sizes = [interval_us(a) for a in args[2:]]
+        if any(v <= 0 for v in sizes):
+            raise errcodes.InvalidParameterValue("window sizes must be positive")
+        slide, size = (sizes[0], sizes[0]) if name == "tumble" else (sizes[0], sizes[1])
+        if size % slide:
+            raise errcodes.FeatureNotSupported("HOP with a size that is no multiple of its slide")
+        relation = args[0].sql(dialect="duckdb")
+        ts = exp.column(args[1].name, quoted=True).sql(dialect="duckdb")
+        offset = f"((epoch_us({ts}) % {slide}) + {slide}) % {slide}"
+        if name == "tumble":
+            sql = (f"SELECT *, {ts} - to_microseconds({offset}) AS window_start, "
+                   f"{ts} - to_microseconds({offset}) + to_microseconds({size}) AS window_end "
+                   f"FROM {relation} WHERE {ts} IS NOT NULL")
+        else:
+            start = f"{ts} - to_microseconds({offset} + __hop.__hop_j * {slide})"
+            sql = (f"SELECT * EXCLUDE (__hop_j), {start} AS window_start, "
+                   f"{start} + to_microseconds({size}) AS window_end FROM {relation}, "
+                   f"range({size // slide}) AS __hop(__hop_j) WHERE {ts} IS NOT NULL")
+        inner = sqlglot.parse_one(sql, read="duckdb")
+        alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(name))
+        table.replace(exp.Subquery(this=inner, alias=alias.copy()))
 
 
 def prepare_tree(

@@ -22,7 +22,7 @@ from sqlglot import exp
 from laminar_pg import __version__, errcodes
 from laminar_pg.catalog.objects import Catalog
 from laminar_pg.errors import SqlError
-from laminar_pg.session import engine, tables
+from laminar_pg.session import engine, streaming_ddl, tables
 from laminar_pg.session.copy_in import CopyInCollector
 from laminar_pg.session.database import Database
 from laminar_pg.session.lookup import MAX_ROWS, LookupPlan, PkIndex, plan_lookup
@@ -57,7 +57,8 @@ VERSION_STRING = (
     f"PostgreSQL 15.0 (laminar_pg {__version__}) on x86_64-pc-linux-gnu, "
     "compiled by Python, 64-bit"
 )
-SESSION_RELATIONS = frozenset({"pg_cursors"})
+SESSION_RELATIONS = frozenset({"pg_cursors", "laminar_catalog.source_metrics",
+                               "laminar_catalog.sinks", "laminar_catalog.operator_metrics"})
 _TRANSACTION_SCOPED = frozenset(
     {"transaction_isolation", "transaction_read_only", "transaction_deferrable"}
 )
@@ -351,6 +352,7 @@ class PgSession:
         self._duck = None
         engines, self._engines, self._idle_engines = self._engines, [], []
         for duck in engines:
+            self.db.streaming.forget_connection(duck)
             duck.close()
 
     # ---------------------------------------------------------------- helpers
@@ -365,8 +367,10 @@ class PgSession:
         if plan is None:
             tree = self._expand_using_star(tree)
             columns = self._single_table_columns(tree)
+            reads_views = self._check_streaming_reads(tree)
             plan = plan_query(tree, param_oids, self._values(), SESSION_RELATIONS, columns)
             plan.catalog_version = self._catalog().version
+            plan.reads_views = reads_views
             if columns:
                 _declared_overrides(tree, columns, plan)
                 plan.lookup = self._lookup_plan(tree, columns)
@@ -376,6 +380,24 @@ class PgSession:
                 self._plans.pop(next(iter(self._plans)))
             self._plans[key] = plan
         return plan
+
+    def _check_streaming_reads(self, tree: exp.Expr) -> bool:
+        """Whether a query reads materialized views; a source or stream is refused (it
+        holds no rows), and a failed view reports its error."""
+        streaming = self.db.streaming
+        if not streaming.objects:
+            return False
+        reads = False
+        catalog = self._catalog()
+        path = self.search_path()
+        for table in tree.find_all(exp.Table):
+            if not isinstance(table.this, exp.Identifier):
+                continue
+            item = streaming.find(catalog, table, path)
+            if item is not None:
+                streaming.check_readable(item)
+                reads = True
+        return reads
 
     def search_path(self) -> list[str]:
         """The session's search_path as schema names ("$user" is the user's schema)."""
@@ -610,6 +632,12 @@ class PgSession:
                     ),
                 }
             )
+        if name == "source_metrics":
+            return self.db.streaming.source_metrics()
+        if name == "sinks":
+            return self.db.streaming.sinks()
+        if name == "operator_metrics":
+            return self.db.streaming.operator_metrics()
         raise KeyError(name)
 
     def _values(self) -> SessionValues:
@@ -635,6 +663,8 @@ class PgSession:
             return await self._run_query(prepared, params)
         if isinstance(tree, WRITE_TYPES):
             self._refuse_if_read_only(tree)
+            if isinstance(tree, (exp.Drop, exp.Alter)) and self.db.streaming.objects:
+                await streaming_ddl.table_dependents(self, tree)
             return await self.writes.run(tree, params, prepared.param_oids)
         if isinstance(tree, ast.LiteralInsert):
             self._refuse_if_read_only(tree)
@@ -676,6 +706,8 @@ class PgSession:
             self._prepare_engine(duck)
             for name in plan.session_relations:
                 duck.register(SESSION_RELATION_PREFIX + name, self.session_relation(name))
+            if plan.reads_views:
+                self.db.streaming.register_views(duck)
             start = await self._in_thread(_start_query, duck, plan.sql, duck_params,
                                           state is not None)
         except Exception as exc:
@@ -737,6 +769,10 @@ class PgSession:
             try:
                 duck = self._describe_engine()
                 self._prepare_engine(duck)
+                if plan.reads_views:
+                    self.db.streaming.register_views(duck)
+                for name in plan.session_relations:
+                    duck.register(SESSION_RELATION_PREFIX + name, self.session_relation(name))
                 rel = await self._in_thread(_relation, duck, plan.sql, nulls)
             except Exception as exc:
                 raise self._engine_error(exc) from None
@@ -1038,11 +1074,13 @@ class PgSession:
         """SHOW TABLES (and the streaming kinds, empty until their issues build them)."""
         kind = str(tree.args.get("kind")).lower()
         names: list[str] = []
-        if kind == "tables":
+        kinds = {"tables": "table", "sources": "source", "streams": "stream",
+                 "materialized views": "materialized view", "sinks": "sink"}
+        if kind in kinds:
             schemas = self.search_path()
             catalog = self._catalog()
             names = sorted(o.name for o in catalog.objects.values()
-                           if o.kind == "table" and o.schema in schemas)
+                           if o.kind == kinds[kind] and o.schema in schemas)
         table = pa.table({"name": pa.array(names, pa.string())})
         return RowsResult(_SHOW_OBJECTS_COLUMNS, _many(table.to_batches()), tag_override="SHOW")
 
@@ -1257,6 +1295,12 @@ _HANDLERS: dict[type, Any] = {
     ast.CloseCursor: PgSession._close_cursor,
     ast.Explain: PgSession._explain,
     ast.ShowObjects: PgSession._show_objects,
+    ast.CreateSource: streaming_ddl.create_source,
+    ast.CreateStream: streaming_ddl.create_stream,
+    ast.CreateMaterializedView: streaming_ddl.create_view,
+    ast.CreateSink: streaming_ddl.create_sink,
+    ast.DropObject: streaming_ddl.drop_objects,
+    ast.FlushStatement: streaming_ddl.flush,
     ast.Listen: PgSession._refuse,
     ast.Unlisten: PgSession._refuse,
     ast.Notify: PgSession._refuse,

@@ -975,8 +975,16 @@ class Replayer:
         self.pending: dict[tuple[int, int], list[pa.RecordBatch]] = {}
         self.pending_rows = 0
         self.positions: dict[int, int] = {}  # sequence oid -> last value handed out
+        # Definitions of sources, streams and views, in log order: the database rebuilds
+        # them once the tables are back (their DdlOp holds no engine SQL to re-run).
+        self.streaming_ops: list[DdlOp] = []
 
     def apply(self, op: Op) -> None:
+        if isinstance(op, DdlOp) and op.oid is not None and _is_streaming(self.catalog, op):
+            self.flush()
+            self.catalog.apply(op.oid, op.name)
+            self.streaming_ops.append(op)
+            return
         if isinstance(op, ChangeOp):
             weights = op.batch.column(op.batch.num_columns - 1)
             if len(weights) and pc.min(weights).as_py() > 0 and pc.max(weights).as_py() == 1:
@@ -1001,6 +1009,16 @@ class Replayer:
                 self.duck.execute(f"INSERT INTO {qualified_sql(obj)} SELECT * FROM {STAGE}")
             finally:
                 _unregister(self.duck)
+
+
+STREAMING_KINDS = ("source", "stream", "materialized view", "sink")
+
+
+def _is_streaming(catalog: Catalog, op: DdlOp) -> bool:
+    if op.name is not None:
+        return op.name.partition(":")[0] in STREAMING_KINDS
+    obj = catalog.objects.get(op.oid) if op.oid is not None else None
+    return obj is not None and obj.kind in STREAMING_KINDS
 
 
 def _delete_rows(duck: Any, obj: CatalogObject, rows: pa.Table) -> None:

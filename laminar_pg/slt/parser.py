@@ -139,6 +139,11 @@ class Query:
     expected: ExpectedResult = ExpectedValues(())
     expect_error: bool = False
     error_pattern: str | None = None
+    # `... retry N backoff 100ms` (sqllogictest-rs): re-run up to N more times, waiting
+    # `backoff` seconds between tries, until the result matches (a streaming source
+    # finishing, for instance): a wait on a condition, not a sleep.
+    retry: int = 0
+    backoff: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +279,17 @@ def _parse_query(
     body: Sequence[tuple[int, str]],
 ) -> Record:
     words = header.split()
+    retry, backoff = 0, 0.0
+    if "retry" in words:
+        at = words.index("retry")
+        tail = words[at:]
+        if len(tail) != 4 or tail[2] != "backoff" or not tail[1].isdigit():
+            raise SltParseError(location, f"expected `retry N backoff DURATION`: {header!r}")
+        from laminar_pg.config import parse_duration
+
+        retry, backoff = int(tail[1]), parse_duration(tail[3])
+        words = words[:at]
+        header = " ".join(words)
     sql, results = _split_results(body)
     sql = _require_sql(location, sql)
     if len(words) >= 2 and words[1] == "error":
@@ -293,7 +309,8 @@ def _parse_query(
                 location, f"sort mode must be nosort, rowsort or valuesort: {words[2]!r}"
             ) from None
     label = words[3] if len(words) == 4 else None
-    return Query(location, conditions, sql, types, sort_mode, label, _expected(results))
+    return Query(location, conditions, sql, types, sort_mode, label, _expected(results),
+                 retry=retry, backoff=backoff)
 
 
 def _expected(results: tuple[str, ...] | None) -> ExpectedResult:

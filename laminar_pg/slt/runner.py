@@ -427,6 +427,17 @@ class SltRunner:
     def _run_query(
         self, connection: psycopg.Connection[Any], record: Query, state: _ScriptState
     ) -> RecordFailure | None:
+        failure = self._run_query_once(connection, record, state)
+        for _ in range(record.retry):
+            if failure is None:
+                break
+            time.sleep(record.backoff)
+            failure = self._run_query_once(connection, record, state)
+        return failure
+
+    def _run_query_once(
+        self, connection: psycopg.Connection[Any], record: Query, state: _ScriptState
+    ) -> RecordFailure | None:
         with connection.cursor() as cursor:
             try:
                 cursor.execute(record.sql, prepare=self._prepare)

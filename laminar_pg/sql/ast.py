@@ -218,3 +218,157 @@ class CheckpointStatement(LaminarStatement):
     """`CHECKPOINT`."""
 
     arg_types: t.ClassVar[dict[str, bool]] = {}
+
+
+# -- streaming statements --------------------------------------------------------------
+
+
+class LaminarClause(exp.Expression):
+    """Base of the clauses the streaming statements below are made of (not statements)."""
+
+    _hash_raw_args = True
+
+
+class SourceOption(LaminarClause):
+    """One `key = value` of a WITH (...) list.
+
+    this: the dotted key, lowercased ('nexmark.table'); expression: the value as a str
+    (string-literal contents, a number as written, a folded word: 'true', 'false').
+    """
+
+    arg_types = {"this": True, "expression": True}
+
+
+class WatermarkFor(LaminarClause):
+    """`WATERMARK FOR column AS expression` in a CREATE SOURCE column list.
+
+    this: exp.Identifier (the event-time column); expression: the watermark expression.
+    """
+
+    arg_types = {"this": True, "expression": True}
+
+
+class OptionsStatement(LaminarStatement):
+    """A statement with a WITH (key = value, ...) list in `options`."""
+
+    arg_types = {"this": True, "options": False}
+
+    @property
+    def options_dict(self) -> dict[str, str]:
+        """The options as key -> value (a repeated key: the last one wins)."""
+        return {
+            str(option.this): str(option.expression) for option in self.args.get("options") or []
+        }
+
+
+class CreateSource(OptionsStatement):
+    """`CREATE SOURCE [IF NOT EXISTS] name [(column type [NOT NULL], ...,
+    WATERMARK FOR column AS expression)] WITH (key = value, ...)`.
+
+    this: exp.Table; expressions: exp.ColumnDef list (empty without a column list);
+    watermark: WatermarkFor or None; options: SourceOption list; exists: IF NOT EXISTS.
+    """
+
+    arg_types = {
+        "this": True,
+        "expressions": False,
+        "watermark": False,
+        "options": True,
+        "exists": False,
+    }
+
+    @property
+    def watermark_column(self) -> str | None:
+        """The name of the watermarked column as written, or None."""
+        watermark = self.args.get("watermark")
+        return None if watermark is None else str(watermark.this.name)
+
+
+class CreateStream(LaminarStatement):
+    """`CREATE STREAM [IF NOT EXISTS] name AS query`.
+
+    this: exp.Table; expression: the query; exists: IF NOT EXISTS.
+    """
+
+    arg_types = {"this": True, "expression": True, "exists": False}
+
+
+EMIT_MODES = ("window_close", "changes")
+
+
+class CreateMaterializedView(LaminarStatement):
+    """`CREATE MATERIALIZED VIEW [IF NOT EXISTS] name AS query
+    [EMIT ON WINDOW CLOSE | EMIT CHANGES]`.
+
+    this: exp.Table; expression: the query; emit: one of EMIT_MODES or None;
+    exists: IF NOT EXISTS.
+    """
+
+    arg_types = {"this": True, "expression": True, "emit": False, "exists": False}
+
+    @property
+    def emit(self) -> str | None:
+        emit = self.args.get("emit")
+        return None if emit is None else str(emit)
+
+
+class CreateSink(OptionsStatement):
+    """`CREATE SINK [IF NOT EXISTS] name {FROM object | AS query} WITH (key = value, ...)`.
+
+    this: exp.Table; source: exp.Table (FROM) or None; expression: the query (AS) or
+    None; options: SourceOption list; exists: IF NOT EXISTS.
+    """
+
+    arg_types = {
+        "this": True,
+        "source": False,
+        "expression": False,
+        "options": True,
+        "exists": False,
+    }
+
+
+class Subscribe(OptionsStatement):
+    """`SUBSCRIBE [TO] {object | (query)} [WITH (option [= value], ...)] [AS OF epoch]`.
+
+    this: exp.Table for an object, else the query (exp.Query) without its parentheses;
+    options: SourceOption list (a bare option is 'true'); as_of: int or None.
+    """
+
+    arg_types = {"this": True, "options": False, "as_of": False}
+
+    @property
+    def as_of(self) -> int | None:
+        as_of = self.args.get("as_of")
+        return None if as_of is None else int(as_of)
+
+
+DROP_OBJECT_KINDS = ("source", "stream", "materialized view", "sink")
+
+
+class DropObject(LaminarStatement):
+    """`DROP {SOURCE|STREAM|MATERIALIZED VIEW|SINK} [IF EXISTS] name, ... [CASCADE|RESTRICT]`.
+
+    kind: one of DROP_OBJECT_KINDS; expressions: exp.Table list; exists: IF EXISTS;
+    cascade: CASCADE (RESTRICT is the default and is not kept).
+    """
+
+    arg_types = {"kind": True, "expressions": True, "exists": False, "cascade": False}
+
+
+SHOW_CREATE_KINDS = ("source", "stream", "materialized view", "table", "view", "sink")
+
+
+class ShowCreate(LaminarStatement):
+    """`SHOW CREATE {SOURCE|STREAM|MATERIALIZED VIEW|TABLE|VIEW|SINK} name`.
+
+    kind: one of SHOW_CREATE_KINDS; this: exp.Table.
+    """
+
+    arg_types = {"kind": True, "this": True}
+
+
+class ShowColumns(LaminarStatement):
+    """`SHOW COLUMNS FROM name` (this: exp.Table)."""
+
+    arg_types = {"this": True}

@@ -11,6 +11,13 @@ keyword tokens through `STATEMENT_PARSERS`.  Anything that would still fall back
 
 The grammar mirrors PostgreSQL's src/backend/parser/gram.y (VariableSetStmt,
 VariableShowStmt, TransactionStmt, FetchStmt, DeclareCursorStmt, PrepareStmt, ...).
+
+The streaming statements (CREATE SOURCE / STREAM / MATERIALIZED VIEW / SINK, SUBSCRIBE,
+DROP and SHOW CREATE of streaming objects) follow RisingWave's and Materialize's grammar
+and parse into the `ast` nodes; CREATE / DROP of anything else is left to sqlglot.  Their
+generated SQL is canonical: it is what SHOW CREATE prints and what the catalog persists.
+The window functions TUMBLE / HOP / SESSION stay ordinary calls (exp.Anonymous, in FROM
+wrapped in an exp.Table); only SESSION needed help, being a keyword token.
 """
 
 from __future__ import annotations
@@ -39,6 +46,19 @@ ISOLATION_LEVELS = (
     ("REPEATABLE", "READ"),
     ("READ", "COMMITTED"),
     ("READ", "UNCOMMITTED"),
+)
+
+# Streaming objects: CREATE and DROP of these are ast nodes (TABLE, VIEW, ... stay
+# exp.Create / exp.Drop).
+STREAMING_OBJECT_WORDS = (("SOURCE",), ("STREAM",), ("MATERIALIZED", "VIEW"), ("SINK",))
+
+SHOW_CREATE_WORDS = (
+    ("SOURCE",),
+    ("STREAM",),
+    ("MATERIALIZED", "VIEW"),
+    ("TABLE",),
+    ("VIEW",),
+    ("SINK",),
 )
 
 SHOW_OBJECT_KINDS = (
@@ -99,7 +119,12 @@ class LaminarParser(PostgresParser):
             self._parse_explain() if self._prev and self._prev.text.upper() == "EXPLAIN"
             else self._unsupported_statement()),
         TokenType.LOCK: lambda self: self._unsupported_statement(),
+        TokenType.CREATE: lambda self: self._parse_create_statement(),
+        TokenType.DROP: lambda self: self._parse_drop_statement(),
     }
+
+    # SESSION(ts, gap) is the session window function (a keyword token in sqlglot).
+    FUNC_TOKENS = {*PostgresParser.FUNC_TOKENS, TokenType.SESSION}
 
     def _parse_file_location(self) -> exp.Expr | None:
         """STDIN / STDOUT are words here, even when an option list follows without WITH."""
@@ -107,6 +132,62 @@ class LaminarParser(PostgresParser):
             self._advance()
             return exp.var(self._prev.text.upper())
         return super()._parse_file_location()
+
+    def _parse_copy(self) -> exp.Copy | exp.Command:
+        """`COPY (SUBSCRIBE ...) TO STDOUT [WITH (...)]`: the Copy's `this` is the Subscribe."""
+        if not (self._match(TokenType.L_PAREN, advance=False) and self._next_is_word("SUBSCRIBE")):
+            return super()._parse_copy()
+        self._advance(2)
+        subscribe = self._parse_subscribe()
+        self._match_r_paren()
+        self._expect_text("TO")
+        files = self._parse_csv(self._parse_file_location)
+        credentials = self._parse_credentials()
+        self._match(TokenType.WITH)
+        params = self._parse_wrapped(self._parse_copy_parameters, optional=True)
+        if self._curr:
+            self.raise_error("Invalid expression / Unexpected token")
+        return exp.Copy(
+            this=subscribe, kind=False, credentials=credentials, files=files, params=params
+        )
+
+    def _next_is_word(self, word: str) -> bool:
+        following = self._next
+        return bool(following) and following.token_type not in (
+            self.TEXT_MATCH_EXCLUDED_TOKENS
+        ) and following.text.upper() == word
+
+    def _parse_table_hints(self) -> list[exp.Expr] | None:
+        """PostgreSQL has no table hints: `FROM t WITH (...)` is CREATE SINK's option list."""
+        return None
+
+    def _parse_table_alias(
+        self, alias_tokens: t.Collection[TokenType] | None = None
+    ) -> exp.TableAlias | None:
+        if self._at_emit_clause(after_table=True):
+            return None
+        return super()._parse_table_alias(alias_tokens)
+
+    def _parse_alias(self, this: exp.Expr | None, explicit: bool = False) -> exp.Expr | None:
+        if self._at_emit_clause(after_table=False):
+            return this
+        return super()._parse_alias(this, explicit)
+
+    def _at_emit_clause(self, *, after_table: bool) -> bool:
+        """At a materialized view's EMIT clause, which ends its query: EMIT is then no
+        implicit alias.  After a table `b emit ON ...` may be a join's alias and condition,
+        so there only `EMIT CHANGES`, `EMIT ON WINDOW` and a trailing `EMIT ON` count."""
+        if self._curr.text.upper() != "EMIT":  # the common case, cheaply
+            return False
+        if self._match_text_seq("EMIT", "CHANGES", advance=False):
+            return True
+        if not self._match_text_seq("EMIT", "ON", advance=False):
+            return False
+        return (
+            not after_table
+            or self._match_text_seq("EMIT", "ON", "WINDOW", advance=False)
+            or self._index + 2 >= len(self._tokens)
+        )
 
     def _parse_copy_parameters(self) -> list[exp.CopyParameter]:
         """PostgreSQL's COPY option list: FORMAT binary, HEADER [bool], QUOTE '"',
@@ -146,6 +227,7 @@ class LaminarParser(PostgresParser):
         "NOTIFY": lambda self: self._parse_notify(),
         "FLUSH": lambda self: ast.FlushStatement(),
         "CHECKPOINT": lambda self: ast.CheckpointStatement(),
+        "SUBSCRIBE": lambda self: self._parse_subscribe(),
         "CLUSTER": lambda self: self._unsupported_statement(),
         "REASSIGN": lambda self: self._unsupported_statement(),
         "SECURITY": lambda self: self._unsupported_statement(),
@@ -211,8 +293,10 @@ class LaminarParser(PostgresParser):
         )
 
     def _expect_text(self, *texts: str) -> None:
-        if not self._match_text_seq(*texts):
-            self.raise_error(f"Expecting {' '.join(texts)}")
+        """Each word in turn, so an error points at the first one missing."""
+        for text in texts:
+            if not self._match_text_seq(text):
+                self.raise_error(f"Expecting {text}")
 
     def _match_one_of(self, choices: t.Iterable[tuple[str, ...]]) -> tuple[str, ...] | None:
         for choice in choices:
@@ -478,6 +562,14 @@ class LaminarParser(PostgresParser):
         return self._parse_dotted_name()
 
     def _parse_show_statement(self) -> exp.Expr:
+        if self._match(TokenType.CREATE):
+            words = self._match_one_of(SHOW_CREATE_WORDS)
+            if words is None:
+                self.raise_error("Expecting SOURCE, STREAM, MATERIALIZED VIEW, TABLE, VIEW or SINK")
+                raise AssertionError("unreachable")
+            return ast.ShowCreate(kind=" ".join(words).lower(), this=self._parse_object_name())
+        if self._match_text_seq("COLUMNS", "FROM"):
+            return ast.ShowColumns(this=self._parse_object_name())
         kind = self._match_one_of(SHOW_OBJECT_KINDS)
         if kind is not None:
             return ast.ShowObjects(kind=" ".join(kind).lower())
@@ -560,7 +652,7 @@ class LaminarParser(PostgresParser):
             self._expect_text("HOLD")
         if not self._match(TokenType.FOR):
             self.raise_error("Expecting FOR")
-        query = self._parse_inner_statement((exp.Query, exp.Values))
+        query = self._parse_inner_statement((exp.Query, exp.Values, ast.Subscribe))
         return ast.DeclareCursor(
             this=name,
             binary=binary or None,
@@ -622,6 +714,191 @@ class LaminarParser(PostgresParser):
             return ast.CloseCursor()
         return ast.CloseCursor(this=self._parse_name())
 
+    # -- streaming statements --------------------------------------------------------
+
+    def _parse_create_statement(self) -> exp.Expr:
+        index = self._index
+        if self._match_text_seq("OR", "REPLACE") and self._match_one_of(STREAMING_OBJECT_WORDS):
+            words = " ".join(self._tokens[i].text.upper() for i in range(index - 1, self._index))
+            raise UnsupportedStatement(
+                f"{words} is not supported", self._tokens[index - 1], postgres_has_it=True
+            )
+        self._retreat(index)
+        if self._match_text_seq("SOURCE"):
+            return self._parse_create_source()
+        if self._match_text_seq("STREAM"):
+            exists = self._parse_if_not_exists()
+            name = self._parse_object_name()
+            return ast.CreateStream(this=name, expression=self._parse_as_query(), exists=exists)
+        if self._match_text_seq("MATERIALIZED", "VIEW"):
+            return self._parse_create_materialized_view()
+        if self._match_text_seq("SINK"):
+            return self._parse_create_sink()
+        return self._parse_create()
+
+    def _parse_if_not_exists(self) -> bool:
+        return bool(self._match_text_seq("IF", "NOT", "EXISTS"))
+
+    def _parse_object_name(self) -> exp.Table:
+        """A possibly qualified object name (no function call, no alias)."""
+        start = self._curr
+        if not start:
+            self.raise_error("Expecting a name")
+        name = self._parse_table_parts(schema=True)
+        if not isinstance(name, exp.Table):
+            self.raise_error("Expecting a name", start)
+            raise AssertionError("unreachable")
+        return name
+
+    def _parse_as_query(self) -> exp.Expr:
+        self._expect_text("AS")
+        return self._parse_inner_statement((exp.Query,))
+
+    def _parse_create_source(self) -> exp.Expr:
+        exists = self._parse_if_not_exists()
+        name = self._parse_object_name()
+        columns: list[exp.Expr] = []
+        watermark: ast.WatermarkFor | None = None
+        if self._match(TokenType.L_PAREN):
+            while True:
+                if self._match_text_seq("WATERMARK", "FOR"):
+                    if watermark is not None:
+                        self.raise_error("Only one WATERMARK FOR is allowed", self._prev)
+                    watermark = self._parse_watermark_for()
+                else:
+                    columns.append(self._parse_source_column())
+                if not self._match(TokenType.COMMA):
+                    break
+            self._match_r_paren()
+        return ast.CreateSource(
+            this=name,
+            expressions=columns,
+            watermark=watermark,
+            options=self._parse_with_options(),
+            exists=exists,
+        )
+
+    def _parse_source_column(self) -> exp.Expr:
+        start = self._curr
+        column = self._parse_column_def(self._parse_field(any_token=True))
+        if not isinstance(column, exp.ColumnDef) or column.args.get("kind") is None:
+            self.raise_error("Expecting a column name and type", start or None)
+            raise AssertionError("unreachable")
+        return column
+
+    def _parse_watermark_for(self) -> ast.WatermarkFor:
+        column = self._parse_id_var(any_token=False)
+        if column is None:
+            self.raise_error("Expecting a column name")
+        self._expect_text("AS")
+        expression = self._parse_disjunction()
+        if expression is None:
+            self.raise_error("Expecting a watermark expression")
+        return ast.WatermarkFor(this=column, expression=expression)
+
+    def _parse_create_materialized_view(self) -> exp.Expr:
+        exists = self._parse_if_not_exists()
+        name = self._parse_object_name()
+        query = self._parse_as_query()
+        emit = None
+        if self._match_text_seq("EMIT"):
+            if self._match_text_seq("CHANGES"):
+                emit = "changes"
+            else:
+                self._expect_text("ON", "WINDOW", "CLOSE")
+                emit = "window_close"
+        return ast.CreateMaterializedView(this=name, expression=query, emit=emit, exists=exists)
+
+    def _parse_create_sink(self) -> exp.Expr:
+        exists = self._parse_if_not_exists()
+        name = self._parse_object_name()
+        source = query = None
+        if self._match(TokenType.FROM):
+            source = self._parse_object_name()
+        elif self._match(TokenType.ALIAS):
+            query = self._parse_inner_statement((exp.Query,))
+        else:
+            self.raise_error("Expecting FROM or AS")
+        return ast.CreateSink(
+            this=name,
+            source=source,
+            expression=query,
+            options=self._parse_with_options(),
+            exists=exists,
+        )
+
+    def _parse_with_options(self, *, bare: bool = False) -> list[ast.SourceOption]:
+        """WITH (key = value, ...): a required list; `bare` allows `key` alone ('true')."""
+        if not self._match(TokenType.WITH):
+            self.raise_error("Expecting WITH")
+        return self._parse_wrapped_csv(lambda: self._parse_source_option(bare=bare))
+
+    def _parse_source_option(self, *, bare: bool) -> ast.SourceOption:
+        parts = [self._parse_option_key_part()]
+        while self._match(TokenType.DOT):
+            parts.append(self._parse_option_key_part())
+        key = ".".join(parts).lower()
+        if self._match(TokenType.EQ):
+            value = self._parse_setting_value()
+        elif bare and self._curr.token_type in (TokenType.COMMA, TokenType.R_PAREN):
+            value = "true"
+        else:
+            self.raise_error("Expecting =")
+            raise AssertionError("unreachable")
+        return ast.SourceOption(this=key, expression=value)
+
+    def _parse_option_key_part(self) -> str:
+        """A word of an option key: any identifier-like word, keywords included (`table`)."""
+        token = self._curr
+        if token and token.token_type == TokenType.IDENTIFIER:
+            self._advance()
+            return token.text
+        if token and token.token_type not in self.TEXT_MATCH_EXCLUDED_TOKENS and (
+            token.text.isidentifier()
+        ):
+            self._advance()
+            return token.text
+        self.raise_error("Expecting an option name")
+        raise AssertionError("unreachable")
+
+    def _parse_subscribe(self) -> exp.Expr:
+        """Materialize's SUBSCRIBE: an object or a parenthesised query, options, AS OF."""
+        if self._match_text_seq("TO", advance=False) and self._next and (
+            self._next.token_type not in (TokenType.WITH, TokenType.ALIAS)
+        ):
+            self._advance()
+        relation: exp.Expr
+        if self._match(TokenType.L_PAREN):
+            relation = self._parse_inner_statement((exp.Query,))
+            self._match_r_paren()
+        else:
+            relation = self._parse_object_name()
+        options: list[ast.SourceOption] = []
+        if self._match(TokenType.WITH, advance=False):
+            options = self._parse_with_options(bare=True)
+        as_of = None
+        if self._match_text_seq("AS", "OF"):
+            token = self._curr
+            if token.token_type != TokenType.NUMBER or not token.text.isdigit():
+                self.raise_error("Expecting an epoch timestamp")
+            self._advance()
+            as_of = int(token.text)
+        return ast.Subscribe(this=relation, options=options, as_of=as_of)
+
+    def _parse_drop_statement(self) -> exp.Expr:
+        words = self._match_one_of(STREAMING_OBJECT_WORDS)
+        if words is None:
+            return self._parse_drop()
+        exists = bool(self._match_text_seq("IF", "EXISTS"))
+        names = self._parse_csv(self._parse_object_name)
+        cascade = self._match_texts(("CASCADE", "RESTRICT")) and self._prev.text.upper()
+        return ast.DropObject(
+            kind=" ".join(words).lower(),
+            expressions=names,
+            exists=exists,
+            cascade=cascade == "CASCADE",
+        )
+
     # -- LISTEN / NOTIFY -------------------------------------------------------------
 
     def _parse_unlisten(self) -> exp.Expr:
@@ -679,6 +956,14 @@ class LaminarGenerator(PostgresGenerator):
                 ast.FlushStatement,
                 ast.CheckpointStatement,
                 ast.Explain,
+                ast.CreateSource,
+                ast.CreateStream,
+                ast.CreateMaterializedView,
+                ast.CreateSink,
+                ast.Subscribe,
+                ast.DropObject,
+                ast.ShowCreate,
+                ast.ShowColumns,
             )
         },
     }
@@ -816,6 +1101,92 @@ class LaminarGenerator(PostgresGenerator):
     def checkpointstatement_sql(self, expression: ast.CheckpointStatement) -> str:
         return "CHECKPOINT"
 
+    # -- streaming statements: the canonical text SHOW CREATE prints and the catalog keeps
+
+    def _create_head(self, what: str, expression: exp.Expr) -> str:
+        exists = "IF NOT EXISTS " if expression.args.get("exists") else ""
+        return f"CREATE {what} {exists}{self.sql(expression, 'this')}"
+
+    def _options_sql(self, expression: exp.Expr) -> str:
+        options: list[ast.SourceOption] = expression.args.get("options") or []
+        if not options:
+            return ""
+        pairs = ", ".join(
+            f"{option_key_sql(str(o.this))} = {option_value_sql(str(o.expression))}"
+            for o in options
+        )
+        return f" WITH ({pairs})"
+
+    def createsource_sql(self, expression: ast.CreateSource) -> str:
+        items = [self.sql(column) for column in expression.expressions]
+        watermark = expression.args.get("watermark")
+        if watermark is not None:
+            items.append(
+                f"WATERMARK FOR {self.sql(watermark, 'this')} AS "
+                f"{self.sql(watermark, 'expression')}"
+            )
+        columns = f" ({', '.join(items)})" if items else ""
+        return f"{self._create_head('SOURCE', expression)}{columns}{self._options_sql(expression)}"
+
+    def createstream_sql(self, expression: ast.CreateStream) -> str:
+        return f"{self._create_head('STREAM', expression)} AS {self.sql(expression, 'expression')}"
+
+    def creatematerializedview_sql(self, expression: ast.CreateMaterializedView) -> str:
+        emit = {"window_close": " EMIT ON WINDOW CLOSE", "changes": " EMIT CHANGES"}.get(
+            expression.emit or "", ""
+        )
+        query = self.sql(expression, "expression")
+        return f"{self._create_head('MATERIALIZED VIEW', expression)} AS {query}{emit}"
+
+    def createsink_sql(self, expression: ast.CreateSink) -> str:
+        source = expression.args.get("source")
+        body = (
+            f"FROM {self.sql(source)}"
+            if source is not None
+            else f"AS {self.sql(expression, 'expression')}"
+        )
+        return f"{self._create_head('SINK', expression)} {body}{self._options_sql(expression)}"
+
+    def subscribe_sql(self, expression: ast.Subscribe) -> str:
+        relation = expression.this
+        target = (
+            f"TO {self.sql(relation)}"
+            if isinstance(relation, exp.Table)
+            else f"({self.sql(relation)})"
+        )
+        as_of = "" if expression.as_of is None else f" AS OF {expression.as_of}"
+        sql = f"SUBSCRIBE {target}{self._options_sql(expression)}{as_of}"
+        return f"({sql})" if isinstance(expression.parent, exp.Copy) else sql
+
+    def dropobject_sql(self, expression: ast.DropObject) -> str:
+        exists = "IF EXISTS " if expression.args.get("exists") else ""
+        cascade = " CASCADE" if expression.args.get("cascade") else ""
+        names = self.expressions(expression, flat=True)
+        return f"DROP {str(expression.args['kind']).upper()} {exists}{names}{cascade}"
+
+    def showcreate_sql(self, expression: ast.ShowCreate) -> str:
+        kind = str(expression.args["kind"]).upper()
+        return f"SHOW CREATE {kind} {self.sql(expression, 'this')}"
+
+    def showcolumns_sql(self, expression: ast.ShowColumns) -> str:
+        return f"SHOW COLUMNS FROM {self.sql(expression, 'this')}"
+
+
+def option_key_sql(key: str) -> str:
+    """An option key as SQL: its dotted words bare where they read back as themselves."""
+    return ".".join(
+        part if part.isidentifier() and part.isascii() and part == part.lower()
+        else '"' + part.replace('"', '""') + '"'
+        for part in key.split(".")
+    )
+
+
+def option_value_sql(value: str) -> str:
+    """An option value as SQL: true/false and plain numbers bare, anything else a string."""
+    digits = value.removeprefix("-").split(".")
+    plain_number = len(digits) <= 2 and all(d.isascii() and d.isdigit() for d in digits)
+    return value if plain_number or value in ("true", "false") else quote_literal(value)
+
 
 class _LaminarTokenizerCore(TokenizerCore):
     """`$1,$2`: a dollar-quote tag is an identifier ($tag$), so `$1,$` is not one; sqlglot
@@ -848,7 +1219,7 @@ class LaminarTokenizer(Postgres.Tokenizer):
 
 
 class Laminar(Postgres):
-    """PostgreSQL as laminar_pg speaks it: Postgres plus utility statements."""
+    """PostgreSQL as laminar_pg speaks it: Postgres plus utility and streaming statements."""
 
     Tokenizer = LaminarTokenizer
     Parser = LaminarParser

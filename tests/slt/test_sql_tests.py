@@ -72,3 +72,19 @@ def test_script_passes_on_postgres(postgres_url: str, script: Path, protocol: Pr
 def test_script_passes_on_laminar(server: LaminarServer, script: Path, protocol: Protocol) -> None:
     result = _run(server.url, script, protocol, LAMINAR_ENGINE)
     _assert_all_passed(result, f"laminar_pg ({protocol.value} protocol)")
+
+
+# Streaming statements have no PostgreSQL counterpart: these scripts run on laminar_pg only.
+STREAMING_SCRIPTS = sorted((SQL_TESTS / "streaming").glob("*.slt"))
+
+
+def test_streaming_scripts_are_found() -> None:
+    assert len(STREAMING_SCRIPTS) >= 3, [path.name for path in STREAMING_SCRIPTS]
+
+
+@pytest.mark.parametrize("script", STREAMING_SCRIPTS, ids=[p.name for p in STREAMING_SCRIPTS])
+@parametrize_protocols
+def test_streaming_script_passes_on_laminar(server: LaminarServer, script: Path,
+                                            protocol: Protocol) -> None:
+    result = _run(server.url, script, protocol, LAMINAR_ENGINE)
+    _assert_all_passed(result, f"laminar_pg ({protocol.value} protocol)")

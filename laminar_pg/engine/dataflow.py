@@ -1,0 +1,92 @@
+"""A dataflow: operators wired into a graph, driven synchronously by the runtime.
+
+Strategy: push-based and single-threaded per dataflow. `push(node, message, port)`
+hands a message to an operator and routes what it returns to its downstream nodes,
+depth-first, so a chunk travels from a source to every view before the next one is
+read (memory stays bounded: backpressure is the call stack). Barriers are aligned: a node
+runs `on_barrier` once the barrier has arrived on all its inputs, then passes it on.
+Every node counts rows in and out and the time its operator spent, per chunk.
+
+A failure inside an operator fails the dataflow it belongs to (`DataflowFailed` carries
+the error text); the runtime marks the views of that dataflow failed and carries on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from laminar_pg.engine.messages import Barrier, Chunk, Message, Watermark
+from laminar_pg.engine.operator import Operator
+
+
+class DataflowFailed(Exception):
+    """An operator raised: the dataflow stops and its views are marked failed."""
+
+
+@dataclass(eq=False)
+class Node:
+    operator: Operator
+    label: str = ""
+    downstream: list[tuple[Node, int]] = field(default_factory=list)
+    rows_in: int = 0
+    rows_out: int = 0
+    chunks_in: int = 0
+    busy_ns: int = 0
+    barrier_arrivals: int = 0
+    source_oid: int | None = None  # the source a reader's entry node reads
+    owner: Any = None  # the runtime's Dataflow this node belongs to
+
+    def connect(self, target: Node, port: int = 0) -> None:
+        self.downstream.append((target, port))
+
+
+def push(node: Node, message: Message, port: int = 0) -> None:
+    """Deliver `message` to `node` on `port` and everything it causes downstream.
+
+    Where an edge leads into another dataflow (a view reading a view), a failure
+    downstream fails that dataflow, not this one."""
+    owner = node.owner
+    if owner is not None and owner.failed is not None:
+        return
+    out = _run(node, message, port)
+    for item in out:
+        if isinstance(item, Chunk):
+            if item.num_rows == 0:
+                continue
+            node.rows_out += item.num_rows
+        for target, target_port in node.downstream:
+            if target.owner is owner or target.owner is None:
+                push(target, item, target_port)
+                continue
+            try:
+                push(target, item, target_port)
+            except DataflowFailed as exc:
+                target.owner.on_failure(str(exc))
+
+
+def _run(node: Node, message: Message, port: int) -> list[Message]:
+    op = node.operator
+    started = time.perf_counter_ns()
+    try:
+        if isinstance(message, Chunk):
+            node.rows_in += message.num_rows
+            node.chunks_in += 1
+            return op.on_chunk(message, port)
+        if isinstance(message, Watermark):
+            return op.on_watermark(message, port)
+        node.barrier_arrivals += 1
+        if node.barrier_arrivals < op.inputs:
+            return []
+        node.barrier_arrivals = 0
+        return [*op.on_barrier(message), message]
+    except DataflowFailed:
+        raise
+    except Exception as exc:
+        raise DataflowFailed(f"{node.label or op.name}: {exc}") from exc
+    finally:
+        node.busy_ns += time.perf_counter_ns() - started
+
+def barrier_message(epoch: int, timestamp_ms: int) -> Barrier:
+    return Barrier(epoch, timestamp_ms)

@@ -1,0 +1,1 @@
+"""Incremental operators, one per module (filter, project, window assign, hash aggregate, ...)."""

@@ -1,0 +1,342 @@
+"""HashAggregate: incremental GROUP BY over a change stream (Z-set in, Z-set out).
+
+Strategy: group keys are encoded to int64 words (`engine.keys`) and mapped to slots of a
+`StateTable`; every chunk updates the slot-indexed state with one numba kernel per
+aggregate call, each row contributing weight x value (`aggregate_calls`), so insertions
+and retractions are the same code. A group exists while its row count (the sum of its
+rows' weights) is positive.
+
+EMIT CHANGES (default): at a barrier, for each group the epoch touched, the current
+result is compared with the row emitted before (kept in the state); a change emits the
+old row with weight -1 and the new one with +1, and a group whose count fell to 0 is
+retracted and its slot released. A global aggregate (no GROUP BY) always has exactly one
+row, emitted at the first barrier even before any input.
+
+EMIT ON WINDOW CLOSE (`close_column`): nothing is emitted at barriers; when the
+watermark reaches a group's close value (its window_end) the group's final row is emitted
+once (append-only output) and its state freed; a later row for a closed window is late:
+dropped and counted in `late_rows`.
+
+min/max over an input that may retract keep per-(group, value) counts in a pair index
+with a lazily-pruned heap per group (amortised O(log n) a retraction of the extreme, O(1)
+average an insertion); with `append_only=True` they keep only the current extreme.
+DISTINCT uses the pair index too (see `aggregate_calls`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from laminar_pg.engine.keys import ColumnCodec, IntegerCodec, KeyEncoder
+from laminar_pg.engine.messages import Barrier, Chunk, Message, Watermark
+from laminar_pg.engine.operator import Operator
+from laminar_pg.engine.operators import aggregate_kernels as k
+from laminar_pg.engine.operators.aggregate_calls import (
+    Accumulator,
+    AggregateCall,
+    ChunkInputs,
+    PairIndex,
+    codec_of,
+    make_accumulator,
+)
+from laminar_pg.engine.operators.aggregate_order import CloseQueue
+from laminar_pg.engine.state import StateColumn, StateTable
+
+__all__ = ["AggregateCall", "HashAggregate"]
+
+_UNITS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+class HashAggregate(Operator):
+    """GROUP BY `group_by` computing `calls`; output: group columns then one per call."""
+
+    name = "hash_aggregate"
+
+    def __init__(self, input_schema: pa.Schema, group_by: list[int],
+                 calls: list[AggregateCall], output_schema: pa.Schema, *,
+                 close_column: int | None = None, append_only: bool = False) -> None:
+        super().__init__(output_schema)
+        if len(output_schema) != len(group_by) + len(calls):
+            raise ValueError("the output has one column per group key and per call")
+        self.input_schema = input_schema
+        self.group_by = list(group_by)
+        self.calls = list(calls)
+        self.append_only = append_only
+        self.close_column = close_column
+        self.late_rows = 0
+        fields = [input_schema.field(i) for i in self.group_by]
+        self.encoder = KeyEncoder([f.type for f in fields], [f.nullable for f in fields])
+        self._codecs: dict[int, ColumnCodec] = {}
+        self.accumulators = [make_accumulator(i, c, input_schema, self._codecs, append_only)
+                             for i, c in enumerate(self.calls)]
+        self.pairs = self._pair_indexes()
+        self.state = StateTable(self.encoder.width, self._state_columns(),
+                                encoder=self.encoder)
+        self._ones = np.ones(0, dtype=np.int64)
+        self._true = np.ones(0, dtype=np.bool_)
+        self._zeros = np.zeros(0, dtype=np.int64)
+        self._global = not self.group_by
+        if self._global:  # the one group exists from the start
+            self.state.lookup(np.empty((1, 0), dtype=np.int64))
+        self._queue: CloseQueue | None = None
+        self._closed_upto: int | None = None  # windows ending at or before it are closed
+        if close_column is not None:
+            self._setup_close(close_column)
+
+    # --- construction -------------------------------------------------------------------
+
+    def _pair_indexes(self) -> list[PairIndex]:
+        """One pair index per (argument, filter) that DISTINCT or retractable min/max
+        need; ordered when min/max read it or windows close (groups are dropped)."""
+        users: dict[tuple[int, int | None], list[Accumulator]] = {}
+        extremes: dict[tuple[int, int | None], set[str]] = {}
+        for acc in self.accumulators:
+            call = acc.call
+            extreme = call.function in ("min", "max") and not self.append_only
+            if acc.via_pairs or extreme:
+                assert call.argument is not None
+                key = (call.argument, call.filter)
+                users.setdefault(key, []).append(acc)
+                if extreme:
+                    extremes.setdefault(key, set()).add(call.function)
+        indexes = []
+        for (arg, filter), accs in users.items():
+            codec = codec_of(arg, self.input_schema, self._codecs)
+            index = PairIndex(arg, filter, codec, extremes.get((arg, filter), set()),
+                              listed=self.close_column is not None)
+            for acc in accs:
+                acc.pairs = index
+            indexes.append(index)
+        return indexes
+
+    def _state_columns(self) -> list[StateColumn]:
+        columns = [StateColumn("rows", np.int64), StateColumn("emitted", np.uint8)]
+        for i, acc in enumerate(self.accumulators):
+            columns += acc.columns
+            if self.close_column is None:  # the row emitted last, to retract it
+                columns += [StateColumn(f"out{i}", np.int64, width=acc.codec.width),
+                            StateColumn(f"out{i}_valid", np.uint8)]
+        return columns
+
+    def _setup_close(self, close_column: int) -> None:
+        if self._global or not 0 <= close_column < len(self.group_by):
+            raise ValueError("close_column indexes a GROUP BY column")
+        codec = self.encoder.codecs[close_column]
+        close_type = self.encoder.types[close_column]
+        if not isinstance(codec, IntegerCodec) or codec.unsigned64:
+            raise ValueError(f"cannot close windows on a {close_type} column")
+        self._close_word = self.encoder.offsets[close_column]
+        self._close_mask = self.encoder.mask_bits.get(close_column)
+        self._close_type = close_type
+        self._queue = CloseQueue()
+
+    # --- counters -----------------------------------------------------------------------
+
+    @property
+    def groups(self) -> int:
+        """Groups currently held in state."""
+        return len(self.state)
+
+    def state_bytes(self) -> int:
+        total = self.state.nbytes() + self.encoder.nbytes()
+        total += sum(c.nbytes() for c in self._codecs.values())
+        total += sum(p.nbytes() for p in self.pairs)
+        if self._queue is not None:
+            total += self._queue.nbytes()
+        return total
+
+    # --- input --------------------------------------------------------------------------
+
+    def _buffers(self, n: int) -> None:
+        if self._ones.shape[0] < n:
+            size = max(n, 2 * self._ones.shape[0], 1024)
+            self._ones = np.ones(size, dtype=np.int64)
+            self._true = np.ones(size, dtype=np.bool_)
+            self._zeros = np.zeros(size, dtype=np.int64)
+
+    def on_chunk(self, chunk: Chunk, port: int) -> list[Message]:
+        batch = chunk.batch
+        n = batch.num_rows
+        if n == 0:
+            return []
+        self._buffers(n)
+        weights = self._ones[:n] if chunk.weights is None else \
+            np.ascontiguousarray(chunk.weights, dtype=np.int64)
+        if self.append_only and chunk.weights is not None and (weights < 0).any():
+            raise ValueError("a retraction reached an aggregate planned as append-only")
+        if self._global:
+            slots = self._zeros[:n]
+            self.state.touch(slots[:1])
+        else:
+            codes = self.encoder.encode([batch.column(i) for i in self.group_by])
+            if self._closed_upto is not None:
+                late = self._late(codes)
+                if late is not None:
+                    keep = ~late
+                    self.late_rows += int(late.sum())
+                    codes = np.ascontiguousarray(codes[keep])
+                    batch = batch.filter(pa.array(keep))
+                    weights = weights[keep]
+                    n = batch.num_rows
+                    if n == 0:
+                        return []
+            slots, new = self.state.lookup_new(codes)
+            if self._queue is not None and new.shape[0]:
+                self._enqueue(new)
+        k.accumulate_count_all(slots, weights, self.state.column("rows"))
+        inputs = ChunkInputs(batch, weights, self._codecs, self._true[:n])
+        for acc in self.accumulators:
+            if not acc.via_pairs:
+                acc.update(self.state, slots, inputs)
+        for index in self.pairs:
+            index.update(slots, inputs)
+        return []
+
+    def _late(self, codes: np.ndarray) -> np.ndarray | None:
+        assert self._closed_upto is not None
+        late = codes[:, self._close_word] <= self._closed_upto
+        if self._close_mask is not None:  # a NULL window end never closes
+            word, bit = self._close_mask
+            late &= ((codes[:, word] >> bit) & 1) == 0
+        return late if late.any() else None
+
+    def _enqueue(self, new: np.ndarray) -> None:
+        assert self._queue is not None
+        keys = self.state.keys.keys_of(new)
+        if self._close_mask is not None:
+            word, bit = self._close_mask
+            valued = ((keys[:, word] >> bit) & 1) == 0
+            keys, new = keys[valued], new[valued]
+        self._queue.push(keys[:, self._close_word], new)
+
+    # --- output -------------------------------------------------------------------------
+
+    def on_barrier(self, barrier: Barrier) -> list[Message]:
+        out: list[Message] = []
+        if self.close_column is None:
+            self._reconcile_pairs()
+            chunk = self._emit_changes()
+            if chunk is not None:
+                out.append(chunk)
+        self.state.commit_epoch()
+        for index in self.pairs:
+            index.state.commit_epoch()
+        return out
+
+    def on_watermark(self, watermark: Watermark, port: int) -> list[Message]:
+        advanced = self.input_watermark(watermark, port)
+        if advanced is None:
+            return []
+        out: list[Message] = []
+        if self._queue is not None:
+            chunk = self._close_windows(self._watermark_in_units(advanced))
+            if chunk is not None:
+                out.append(chunk)
+        out.append(Watermark(advanced))
+        return out
+
+    def _reconcile_pairs(self) -> None:
+        """Apply the pairs that appeared or vanished to the DISTINCT accumulators."""
+        for index in self.pairs:
+            moves = index.reconcile(self.state.capacity)
+            if moves.deltas.shape[0] == 0:
+                continue
+            mask = np.ones(moves.deltas.shape[0], dtype=np.bool_)
+            for acc in self.accumulators:
+                if acc.via_pairs and acc.pairs is index:
+                    acc.apply(self.state, moves.groups, moves.words, mask, moves.deltas, None)
+
+    def _results(self, slots: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [acc.result(self.state, slots) for acc in self.accumulators]
+
+    def _emit_changes(self) -> Chunk | None:
+        state = self.state
+        touched = state.touched_slots()
+        if touched.shape[0] == 0:
+            return None
+        rows = state.column("rows")[touched]
+        exists = np.ones(touched.shape[0], dtype=bool) if self._global else rows > 0
+        existed = state.column("emitted")[touched] == 1
+        results = self._results(touched)
+        changed = exists != existed
+        both = exists & existed
+        previous = []
+        for i, (words, valid) in enumerate(results):
+            old_words = _rows2d(state.column(f"out{i}")[touched])
+            old_valid = state.column(f"out{i}_valid")[touched] == 1
+            previous.append((old_words, old_valid))
+            differs = (old_valid != valid) | (old_words != words).any(axis=1)
+            changed |= both & differs
+        retract = changed & existed
+        insert = changed & exists
+        for i, (words, valid) in enumerate(results):
+            out = state.column(f"out{i}")
+            out[touched] = words if out.ndim == 2 else words[:, 0]
+            state.column(f"out{i}_valid")[touched] = valid
+        state.column("emitted")[touched] = exists
+        chunk = None
+        if retract.any() or insert.any():
+            slots = np.concatenate([touched[retract], touched[insert]])
+            values = [(np.concatenate([ow[retract], w[insert]]),
+                       np.concatenate([ov[retract], v[insert]]))
+                      for (ow, ov), (w, v) in zip(previous, results, strict=True)]
+            weights = np.concatenate([np.full(int(retract.sum()), -1, dtype=np.int64),
+                                      np.ones(int(insert.sum()), dtype=np.int64)])
+            chunk = Chunk(self._batch(slots, values), weights)
+        if not self._global:
+            dead = touched[~exists]
+            if dead.shape[0]:
+                state.release(dead)
+                for index in self.pairs:
+                    index.forget_groups(dead)
+        return chunk
+
+    def _close_windows(self, limit: int) -> Chunk | None:
+        assert self._queue is not None
+        self._closed_upto = limit if self._closed_upto is None else max(limit,
+                                                                        self._closed_upto)
+        closing = self._queue.pop_upto(limit)
+        if closing.shape[0] == 0:
+            return None
+        self._reconcile_pairs()
+        closing = np.unique(closing)
+        closing = closing[self.state.keys.live[closing] == 1]
+        final = closing[self.state.column("rows")[closing] > 0]
+        chunk = None
+        if final.shape[0]:
+            chunk = Chunk(self._batch(final, self._results(final)))
+        for index in self.pairs:
+            index.drop_groups(closing)
+        self.state.release(closing)
+        return chunk
+
+    def _watermark_in_units(self, watermark_us: int) -> int:
+        """The largest close value in the column's own unit that the watermark passed."""
+        t = self._close_type
+        if pa.types.is_timestamp(t) or pa.types.is_duration(t):
+            per_second = _UNITS_PER_SECOND[t.unit]
+            if per_second >= 1_000_000:
+                return int(min(watermark_us * (per_second // 1_000_000), 2**63 - 1))
+            return watermark_us // (1_000_000 // per_second)
+        if pa.types.is_date32(t):
+            return watermark_us // 86_400_000_000
+        if pa.types.is_date64(t):
+            return watermark_us // 1_000
+        return watermark_us
+
+    def _batch(self, slots: np.ndarray,
+               values: list[tuple[np.ndarray, np.ndarray]]) -> pa.RecordBatch:
+        """Output rows: the groups' key columns, then each call's result column."""
+        columns: list[pa.Array] = []
+        if not self._global:
+            columns += self.encoder.decode(self.state.keys.keys_of(slots))
+        for acc, (words, valid) in zip(self.accumulators, values, strict=True):
+            columns.append(acc.codec.decode(words, None if valid.all() else valid))
+        columns = [c if c.type == f.type else c.cast(f.type)
+                   for c, f in zip(columns, self.schema, strict=True)]
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+
+
+def _rows2d(array: np.ndarray) -> np.ndarray:
+    return array.reshape(-1, 1) if array.ndim == 1 else array

@@ -1,0 +1,132 @@
+"""Materialize: a view's contents (an arrangement), published as one immutable Arrow
+table per epoch, at a cost in proportion to the epoch's changes.
+
+Strategy: every distinct row gets a slot in a `KeyTable` (the row's columns encoded to
+int64 words by a `KeyEncoder`) and a multiplicity (`counts[slot]`, the sum of the
+weights seen). Slots are grouped in pages of `PAGE` slots; a page's rows are one Arrow
+record batch, decoded from the key words of its live slots (a row of multiplicity n
+appears n times). A chunk only marks the pages its slots fall in; at the barrier the
+dirty pages are rebuilt and the new version is the list of page batches, so an epoch
+that touches a few rows of a million-row view rebuilds a few pages and shares the rest
+with the previous version (zero copy). Readers hold versions; nothing mutates them.
+
+The operator passes its input on unchanged: views reading this view, and later
+SUBSCRIBE, follow its changes.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pyarrow as pa
+
+from laminar_pg.engine.hashtable import KeyTable
+from laminar_pg.engine.keys import KeyEncoder
+from laminar_pg.engine.messages import Barrier, Chunk, Message
+from laminar_pg.engine.operator import Operator
+
+PAGE_BITS = 16
+PAGE = 1 << PAGE_BITS
+
+
+@numba.njit(nogil=True, cache=True)
+def accumulate(counts: np.ndarray, slots: np.ndarray, weights: np.ndarray,
+               dirty: np.ndarray) -> int:
+    """counts[slot] += weight; marks each touched page; returns the net row change."""
+    net = 0
+    for i in range(slots.shape[0]):
+        slot = slots[i]
+        counts[slot] += weights[i]
+        net += weights[i]
+        dirty[slot >> PAGE_BITS] = True
+    return net
+
+
+class NegativeMultiplicity(Exception):
+    """A retraction of a row the view does not hold: an engine bug, never user error."""
+
+
+class Materialize(Operator):
+    name = "materialize"
+
+    def __init__(self, schema: pa.Schema) -> None:
+        super().__init__(schema)
+        self.encoder = KeyEncoder([f.type for f in schema])
+        self.table = KeyTable(max(1, self.encoder.width))
+        self.counts = np.zeros(self.table.capacity, dtype=np.int64)
+        self.dirty = np.zeros(1, dtype=np.bool_)
+        self.pages: list[pa.RecordBatch | None] = []
+        self.rows = 0
+        self._version = schema.empty_table()
+        self._touched_since_version = False
+
+    def on_chunk(self, chunk: Chunk, port: int) -> list[Message]:
+        batch = chunk.batch
+        if batch.num_rows == 0:
+            return []
+        if self.encoder.width:
+            codes = self.encoder.encode(list(batch.columns))
+        else:  # a relation with no columns: every row is the same (empty) row
+            codes = np.zeros((batch.num_rows, 1), dtype=np.int64)
+        slots = self.table.find_or_insert(codes)
+        capacity = self.table.capacity
+        if self.counts.shape[0] < capacity:
+            grown = np.zeros(capacity, dtype=np.int64)
+            grown[: self.counts.shape[0]] = self.counts
+            self.counts = grown
+        pages = (capacity >> PAGE_BITS) + 1
+        if self.dirty.shape[0] < pages:
+            grown_dirty = np.zeros(pages, dtype=np.bool_)
+            grown_dirty[: self.dirty.shape[0]] = self.dirty
+            self.dirty = grown_dirty
+        self.rows += accumulate(self.counts, slots, chunk.weight_array(), self.dirty)
+        self._touched_since_version = True
+        return [chunk]
+
+    def on_barrier(self, barrier: Barrier) -> list[Message]:
+        self._publish()
+        return []
+
+    def _publish(self) -> None:
+        if not self._touched_since_version:
+            return
+        self._touched_since_version = False
+        high = self.table.high_water
+        for page in np.flatnonzero(self.dirty):
+            self.dirty[page] = False
+            lo, hi = int(page) << PAGE_BITS, min(high, (int(page) + 1) << PAGE_BITS)
+            counts = self.counts[lo:hi]
+            if (counts < 0).any():
+                raise NegativeMultiplicity("a view would hold a row a negative number of times")
+            dead = np.flatnonzero((counts == 0) & (self.table.live[lo:hi] == 1)) + lo
+            if len(dead):
+                self.table.release(dead)
+            slots = np.flatnonzero(counts > 0) + lo
+            while len(self.pages) <= page:
+                self.pages.append(None)
+            if len(slots) == 0:
+                self.pages[page] = None
+                continue
+            repeats = self.counts[slots]
+            if (repeats > 1).any():
+                slots = np.repeat(slots, repeats)
+            if self.encoder.width:
+                columns = self.encoder.decode(self.table.keys_of(slots))
+                self.pages[page] = pa.RecordBatch.from_arrays(columns, schema=self.schema)
+            else:
+                self.pages[page] = pa.RecordBatch.from_arrays(
+                    [pa.nulls(len(slots))], names=["_"]).select([])
+        self._version = pa.Table.from_batches(
+            [b for b in self.pages if b is not None], schema=self.schema)
+
+    def version(self) -> pa.Table:
+        """The contents as of the last barrier (immutable)."""
+        return self._version
+
+    def current(self) -> pa.Table:
+        """The contents now, the current epoch's changes included (pipeline thread only)."""
+        self._publish()
+        return self._version
+
+    def state_bytes(self) -> int:
+        return self.table.nbytes() + self.counts.nbytes + self.encoder.nbytes()

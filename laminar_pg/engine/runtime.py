@@ -1,0 +1,261 @@
+"""The pipeline runtime: one thread that drives every dataflow, epoch by epoch.
+
+Strategy: a single loop (per shard, when Streaming engine II adds shards) that
+1. runs the commands queued by sessions, in order (create or drop a dataflow, feed a
+   committed table transaction): one FIFO for both, so a view created over a table sees
+   its snapshot and then exactly the transactions committed after it;
+2. reads one paced chunk from every generator source reader and pushes it through its
+   dataflow (backpressure: the next chunk is read only once this one is through);
+3. every `barrier_interval`, or at once when a FLUSH waits, injects a barrier into every
+   dataflow; when the barrier has passed every operator the epoch is complete and every
+   view's new version is published at once, in one immutable `Snapshot`.
+
+Sessions read `runtime.snapshot` (one attribute read: atomic) and never wait for the
+pipeline. A dataflow whose operator raises is marked failed with the error text, and
+its dependents with it; the others carry on.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import structlog
+
+from laminar_pg.engine.dataflow import DataflowFailed, Node, push
+from laminar_pg.engine.messages import Barrier, Chunk, Watermark
+from laminar_pg.engine.sources_driver import SourceReader
+
+log = structlog.get_logger("laminar_pg.runtime")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a reader sees: every view as of one completed epoch."""
+
+    epoch: int
+    timestamp_ms: int
+    views: dict[int, pa.Table]
+    failed: dict[int, str]
+
+
+@dataclass(eq=False)
+class Dataflow:
+    """The operators of one view, stream-reading view or sink, with its inputs."""
+
+    oid: int
+    name: str
+    readers: list[tuple[SourceReader, Node]] = field(default_factory=list)
+    tables: dict[int, list[Node]] = field(default_factory=dict)  # table oid -> input nodes
+    views: dict[int, list[Node]] = field(default_factory=dict)  # upstream view oid -> inputs
+    nodes: list[Node] = field(default_factory=list)  # every node, in build order
+    output: Any = None  # the Materialize operator (views) or the sink
+    output_node: Node | None = None
+    failed: str | None = None
+    created_ms: int = 0
+    on_failure: Callable[[str], None] = lambda error: None
+
+    def roots(self) -> list[Node]:
+        """Nodes that receive the runtime's barriers (view inputs get theirs upstream)."""
+        nodes = [node for _, node in self.readers]
+        for inputs in self.tables.values():
+            nodes.extend(inputs)
+        return nodes
+
+    def sources_finished(self) -> bool:
+        return all(reader.done for reader, _ in self.readers)
+
+
+class Runtime:
+    def __init__(self, barrier_interval: float = 0.2) -> None:
+        self.barrier_interval = barrier_interval
+        self.dataflows: dict[int, Dataflow] = {}
+        self.snapshot = Snapshot(0, int(time.time() * 1000), {}, {})
+        self.epoch = 0
+        self._commands: collections.deque[tuple[Callable[[], Any], Future[Any] | None]] = (
+            collections.deque())
+        self._flush_waiters: list[Future[int]] = []
+        self._wake = threading.Event()
+        self._stopping = False
+        self._last_timestamp_ms = self.snapshot.timestamp_ms
+        self.cycles = 0
+        self.batches = 0
+        self._thread = threading.Thread(target=self._run, name="laminar-pipeline", daemon=True)
+
+    # ------------------------------------------------------------ called by sessions
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def call(self, fn: Callable[[], Any]) -> Future[Any]:
+        """Run `fn` on the pipeline thread, in order with every other command."""
+        future: Future[Any] = Future()
+        self._commands.append((fn, future))
+        self._wake.set()
+        return future
+
+    def feed(self, fn: Callable[[], Any]) -> None:
+        """Queue work with no answer (a committed table transaction's changes)."""
+        self._commands.append((fn, None))
+        self._wake.set()
+
+    def flush(self) -> Future[int]:
+        """A barrier now; the future resolves with its epoch once it completes, so
+        everything ingested and committed before it is in every view."""
+        future: Future[int] = Future()
+
+        def request() -> None:
+            self._flush_waiters.append(future)
+
+        self.call(request)
+        return future
+
+    # ------------------------------------------------------------ the pipeline thread
+
+    def _run(self) -> None:
+        next_barrier = time.monotonic() + self.barrier_interval
+        while not self._stopping:
+            worked = self._run_commands()
+            now = time.monotonic()
+            for flow in list(self.dataflows.values()):
+                if flow.failed is None:
+                    worked |= self._read_sources(flow, now)
+            now = time.monotonic()
+            if now >= next_barrier or self._flush_waiters:
+                self._run_commands()  # committed work queued meanwhile lands in this epoch
+                self._barrier()
+                next_barrier = now + self.barrier_interval
+                continue
+            if not worked:
+                self._wake.wait(timeout=max(0.0, min(next_barrier - now, self.barrier_interval)))
+                self._wake.clear()
+
+    def _run_commands(self) -> bool:
+        ran = False
+        while self._commands:
+            fn, future = self._commands.popleft()
+            ran = True
+            try:
+                result = fn()
+            except BaseException as exc:  # handed to the session that asked
+                if future is not None:
+                    future.set_exception(exc)
+                else:
+                    log.exception("pipeline command failed")
+                continue
+            if future is not None:
+                future.set_result(result)
+        return ran
+
+    def _read_sources(self, flow: Dataflow, now: float) -> bool:
+        worked = False
+        for reader, node in flow.readers:
+            if reader.done:
+                continue
+            try:
+                chunk, watermark = reader.read(now)
+            except Exception as exc:
+                self.fail(flow, f"source: {exc}")
+                return True
+            if chunk is None and watermark is None:
+                continue
+            worked = True
+            self.batches += 1
+            self.deliver(flow, node, chunk)
+            if watermark is not None:
+                self.deliver(flow, node, watermark)
+        return worked
+
+    def deliver(self, flow: Dataflow, node: Node, message: Chunk | Watermark | None) -> None:
+        """Push into one dataflow; a failure fails that dataflow only."""
+        if message is None or flow.failed is not None:
+            return
+        try:
+            push(node, message)
+        except DataflowFailed as exc:
+            self.fail(flow, str(exc))
+
+    def fail(self, flow: Dataflow, error: str) -> None:
+        log.warning("dataflow failed", name=flow.name, error=error)
+        flow.failed = error
+        for other in self.dataflows.values():  # readers of a failed view fail with it
+            if flow.oid in other.views and other.failed is None:
+                self.fail(other, f"upstream {flow.name} failed: {error}")
+
+    def _barrier(self) -> None:
+        self.epoch += 1
+        stamp = max(int(time.time() * 1000), self._last_timestamp_ms + 1)
+        self._last_timestamp_ms = stamp
+        barrier = Barrier(self.epoch, stamp)
+        for flow in self.ordered():
+            if flow.failed is not None:
+                continue
+            for node in flow.roots():
+                try:
+                    push(node, barrier)
+                except DataflowFailed as exc:
+                    self.fail(flow, str(exc))
+                    break
+        views = dict(self.snapshot.views)
+        failed = {}
+        for flow in self.dataflows.values():
+            if flow.failed is not None:
+                failed[flow.oid] = flow.failed
+            elif flow.output is not None and hasattr(flow.output, "version"):
+                views[flow.oid] = flow.output.version()
+        for oid in list(views):
+            if oid not in self.dataflows:
+                del views[oid]
+        self.snapshot = Snapshot(self.epoch, stamp, views, failed)
+        self.cycles += 1
+        waiters, self._flush_waiters = self._flush_waiters, []
+        for future in waiters:
+            future.set_result(self.epoch)
+
+    def ordered(self) -> list[Dataflow]:
+        """Dataflows with every upstream view before its readers."""
+        done: dict[int, Dataflow] = {}
+
+        def visit(flow: Dataflow) -> None:
+            if flow.oid in done:
+                return
+            for upstream in flow.views:
+                if upstream in self.dataflows:
+                    visit(self.dataflows[upstream])
+            done[flow.oid] = flow
+
+        for flow in self.dataflows.values():
+            visit(flow)
+        return list(done.values())
+
+    # ------------------------------------------------------------ commands
+
+    def add(self, flow: Dataflow) -> None:
+        """Install a built dataflow (on the pipeline thread, via `call`)."""
+        flow.created_ms = int(time.time() * 1000)
+        for node in flow.nodes:
+            node.owner = flow
+        flow.on_failure = functools.partial(self.fail, flow)
+        self.dataflows[flow.oid] = flow
+
+    def remove(self, oid: int) -> None:
+        flow = self.dataflows.pop(oid, None)
+        if flow is None:
+            return
+        for other in self.dataflows.values():
+            if other.output_node is not None:
+                other.output_node.downstream = [
+                    (n, p) for n, p in other.output_node.downstream if n not in flow.nodes]

@@ -1,0 +1,348 @@
+"""CREATE / DROP of sources, streams and materialized views, and FLUSH, for a session.
+
+Streaming DDL runs on its own: inside BEGIN ... COMMIT it is refused with 25001, as
+DESIGN.md says. It takes the writer lock (so no table commit interleaves with a view's
+snapshot of that table), logs its definition as a `DdlOp`, installs the dataflow on the
+pipeline thread and waits for the next epoch, so that a view is readable, with its
+initial contents, when CREATE returns.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from laminar_pg import errcodes
+from laminar_pg.catalog.objects import CatalogObject
+from laminar_pg.session import tables
+from laminar_pg.session.streaming import (
+    STREAMING_KINDS,
+    StreamingObject,
+    make_resolver,
+    sink_query,
+    table_snapshots,
+    view_ddl,
+    view_relation,
+    wait,
+)
+from laminar_pg.sql import ast
+from laminar_pg.sql.dialect import Laminar
+from laminar_pg.sql.planner import Planner
+from laminar_pg.wire.session import CommandResult
+
+if TYPE_CHECKING:
+    from laminar_pg.session.session import PgSession
+    from laminar_pg.session.tables import WriteState
+
+RELATION_KINDS = ("table", *STREAMING_KINDS)
+
+
+def _refuse_in_block(session: PgSession, what: str) -> None:
+    if session.transaction_status != "I" or session.writes.active:
+        raise errcodes.ActiveSqlTransaction(f"{what} cannot run inside a transaction block")
+
+
+def _target(state: WriteState, table: exp.Table) -> tuple[str, str]:
+    if table.db:
+        if state.catalog.find("schema", "", table.db) is None:
+            raise errcodes.InvalidSchemaName(f'schema "{table.db}" does not exist')
+        return table.db, table.name
+    # PostgreSQL creates in the first schema of search_path that exists
+    for schema in state.search_path:
+        if state.catalog.find("schema", "", schema) is not None:
+            return schema, table.name
+    raise errcodes.InvalidSchemaName("no schema has been selected to create in")
+
+
+def _exists(session: PgSession, state: WriteState, schema: str, name: str) -> bool:
+    for kind in RELATION_KINDS:
+        if state.catalog.find(kind, schema, name) is not None:
+            return True
+    found = state.duck.execute(
+        "SELECT 1 FROM duckdb_views() WHERE schema_name = $1 AND view_name = $2 "
+        "AND NOT internal", [schema, name]).fetchall()
+    return bool(found)
+
+
+async def create_source(session: PgSession, tree: ast.CreateSource, params: Any) -> CommandResult:
+    _refuse_in_block(session, "CREATE SOURCE")
+    streaming = session.db.streaming
+    state = await session.writes.begin()
+    try:
+        state.ensure_begun()
+        schema, name = _target(state, tree.this)
+        if _exists(session, state, schema, name):
+            if tree.args.get("exists"):
+                session.notice(f'relation "{name}" already exists, skipping', "42P07")
+                return CommandResult("CREATE SOURCE")
+            raise errcodes.DuplicateTable(f'relation "{name}" already exists')
+        oid = state.catalog.allocate_oid()
+        obj = CatalogObject(oid, "source", schema, name)
+        item = streaming.define_source(tree, obj)
+        state.ddl(item.definition, oid, f"source:{schema}.{name}")
+        streaming.objects[oid] = item
+    except BaseException:
+        await session.writes.finish(commit=False)
+        raise
+    try:
+        await session.writes.finish(commit=True)
+    except BaseException:
+        streaming.objects.pop(oid, None)
+        raise
+    return CommandResult("CREATE SOURCE")
+
+
+async def create_stream(session: PgSession, tree: ast.CreateStream, params: Any) -> CommandResult:
+    """A stream is a named query: planned now (to refuse what cannot stream), inlined into
+    every view that reads it."""
+    _refuse_in_block(session, "CREATE STREAM")
+    streaming = session.db.streaming
+    state = await session.writes.begin()
+    try:
+        state.ensure_begun()
+        schema, name = _target(state, tree.this)
+        if _exists(session, state, schema, name):
+            if tree.args.get("exists"):
+                session.notice(f'relation "{name}" already exists, skipping', "42P07")
+                await session.writes.finish(commit=False)
+                return CommandResult("CREATE STREAM")
+            raise errcodes.DuplicateTable(f'relation "{name}" already exists')
+        planner = Planner(make_resolver(session.db.streaming, state))
+        result = planner.plan(tree.expression)
+        if not result.output.append_only:
+            raise errcodes.FeatureNotSupported(
+                "a stream must be append-only, and this query can retract rows",
+                hint="Use CREATE MATERIALIZED VIEW for aggregates without EMIT ON WINDOW CLOSE "
+                     "and for queries over tables.")
+        out = pa.schema([pa.field(n, f.type)
+                         for n, f in zip(result.names, result.output.schema, strict=True)])
+        oid = state.catalog.allocate_oid()
+        obj = CatalogObject(oid, "stream", schema, name)
+        definition = tree.sql(dialect=Laminar)
+        time_name = (result.names[result.output.time_column]
+                     if result.output.time_column is not None else None)
+        item = StreamingObject(obj, definition, tree, out, result.depends_on, time_name)
+        state.ddl(definition, oid, f"stream:{schema}.{name}")
+        streaming.objects[oid] = item
+    except BaseException:
+        await session.writes.finish(commit=False)
+        raise
+    await session.writes.finish(commit=True)
+    return CommandResult("CREATE STREAM")
+
+
+async def create_view(session: PgSession, tree: ast.CreateMaterializedView,
+                      params: Any) -> CommandResult:
+    _refuse_in_block(session, "CREATE MATERIALIZED VIEW")
+    streaming = session.db.streaming
+    state = await session.writes.begin()
+    installed = False
+    oid = 0
+    try:
+        state.ensure_begun()
+        schema, name = _target(state, tree.this)
+        if _exists(session, state, schema, name):
+            if tree.args.get("exists"):
+                session.notice(f'relation "{name}" already exists, skipping', "42P07")
+                await session.writes.finish(commit=False)
+                return CommandResult("CREATE MATERIALIZED VIEW")
+            raise errcodes.DuplicateTable(f'relation "{name}" already exists')
+        oid = state.catalog.allocate_oid()
+        obj = CatalogObject(oid, "materialized view", schema, name)
+        flow, out, depends, snapshots = streaming.plan_view(
+            tree.expression, tree.args.get("emit"), make_resolver(session.db.streaming, state), oid, name)
+        table_rows = table_snapshots(state, snapshots)
+        definition = tree.sql(dialect=Laminar)
+        item = StreamingObject(obj, definition, tree, out, depends)
+        state.duck.register(view_relation(oid), out.empty_table())
+        state.duck.execute(view_ddl(obj))
+        state.ddl(definition, oid, f"materialized view:{schema}.{name}")
+        await wait(streaming.runtime.call(lambda: streaming.install(flow, table_rows)))
+        installed = True
+        streaming.objects[oid] = item
+        await wait(streaming.runtime.flush())  # readable, with its first contents, at once
+    except BaseException:
+        if installed:
+            streaming.runtime.call(lambda: streaming.runtime.remove(oid))
+            streaming.objects.pop(oid, None)
+        await session.writes.finish(commit=False)
+        raise
+    await session.writes.finish(commit=True)
+    return CommandResult("CREATE MATERIALIZED VIEW")
+
+
+SINK_CONNECTORS = ("blackhole",)
+NOT_BUILT_SINKS = ("postgres", "kafka", "file", "iceberg")
+
+
+async def create_sink(session: PgSession, tree: ast.CreateSink, params: Any) -> CommandResult:
+    """CREATE SINK k FROM v | AS SELECT ... WITH (connector = 'blackhole')."""
+    _refuse_in_block(session, "CREATE SINK")
+    streaming = session.db.streaming
+    options = tree.options_dict
+    connector = options.get("connector")
+    if connector not in SINK_CONNECTORS:
+        if connector in NOT_BUILT_SINKS:
+            raise errcodes.FeatureNotSupported(f"sink connector '{connector}' is not built yet")
+        raise errcodes.FeatureNotSupported(
+            f"unknown sink connector {connector!r}" if connector else "CREATE SINK needs a connector",
+            hint="Built in: connector = 'blackhole'.")
+    state = await session.writes.begin()
+    try:
+        state.ensure_begun()
+        schema, name = _target(state, tree.this)
+        if _exists(session, state, schema, name):
+            if tree.args.get("exists"):
+                session.notice(f'relation "{name}" already exists, skipping', "42P07")
+                await session.writes.finish(commit=False)
+                return CommandResult("CREATE SINK")
+            raise errcodes.DuplicateTable(f'relation "{name}" already exists')
+        oid = state.catalog.allocate_oid()
+        obj = CatalogObject(oid, "sink", schema, name)
+        query = sink_query(tree)
+        flow, depends, snapshots = streaming.plan_sink(
+            query, make_resolver(streaming, state), oid, name)
+        table_rows = table_snapshots(state, snapshots)
+        if tree.args.get("source") is not None:
+            from_ = query.args.get("from_") or query.args["from"]
+            tree.set("source", from_.this.copy())  # as the resolver qualified it
+        definition = tree.sql(dialect=Laminar)
+        item = StreamingObject(obj, definition, tree, pa.schema([]), depends, options=options)
+        state.ddl(definition, oid, f"sink:{schema}.{name}")
+        await wait(streaming.runtime.call(lambda: streaming.install(flow, table_rows)))
+        streaming.objects[oid] = item
+    except BaseException:
+        await session.writes.finish(commit=False)
+        raise
+    await session.writes.finish(commit=True)
+    return CommandResult("CREATE SINK")
+
+
+_DROP_TAGS = {"source": "DROP SOURCE", "stream": "DROP STREAM",
+              "materialized view": "DROP MATERIALIZED VIEW", "sink": "DROP SINK"}
+
+
+async def drop_objects(session: PgSession, tree: ast.DropObject, params: Any) -> CommandResult:
+    kind = str(tree.args["kind"]).lower()
+    _refuse_in_block(session, _DROP_TAGS[kind])
+    streaming = session.db.streaming
+    state = await session.writes.begin()
+    try:
+        state.ensure_begun()
+        targets: list[StreamingObject] = []
+        for table in tree.expressions:
+            item = streaming.find(state.catalog, table, state.search_path, (kind,))
+            if item is None:
+                if tree.args.get("exists"):
+                    session.notice(f'{kind} "{table.name}" does not exist, skipping', "00000")
+                    continue
+                other = streaming.find(state.catalog, table, state.search_path)
+                if other is not None:
+                    raise errcodes.WrongObjectType(f'"{table.name}" is not a {kind}',
+                                                   hint=f"Use DROP {other.kind.upper()}.")
+                raise errcodes.UndefinedTable(f'{kind} "{table.name}" does not exist')
+            targets.append(item)
+        await drop_with_dependents(session, state, targets, bool(tree.args.get("cascade")))
+    except BaseException:
+        await session.writes.finish(commit=False)
+        raise
+    await session.writes.finish(commit=True)
+    return CommandResult(_DROP_TAGS[kind])
+
+
+async def drop_with_dependents(session: PgSession, state: WriteState,
+                               targets: list[StreamingObject], cascade: bool,
+                               dropping: set[int] | None = None) -> None:
+    """Drop `targets` (and with CASCADE, everything that reads them, readers first);
+    without CASCADE a dependent is SQLSTATE 2BP01."""
+    streaming = session.db.streaming
+    order: list[StreamingObject] = []
+    seen: set[int] = set(dropping or ())
+
+    def visit(item: StreamingObject, root: StreamingObject) -> None:
+        if item.obj.oid in seen:
+            return
+        seen.add(item.obj.oid)
+        for dependent in streaming.dependents(item.obj.oid):
+            if dependent.obj.oid in seen:
+                continue
+            if not cascade:
+                raise errcodes.DependentObjectsStillExist(
+                    f"cannot drop {root.kind} {root.obj.name} because other objects depend on it",
+                    detail=f"{dependent.kind} {dependent.obj.name} depends on {item.kind} "
+                           f"{item.obj.name}",
+                    hint="Use DROP ... CASCADE to drop the dependent objects too.")
+            visit(dependent, root)
+        order.append(item)
+
+    for item in targets:
+        visit(item, item)
+    for item in order:
+        if cascade and item not in targets:
+            session.notice(f"drop cascades to {item.kind} {item.obj.name}", "00000")
+    for item in order:
+        await remove_object(session, state, item)
+
+
+async def remove_object(session: PgSession, state: WriteState, item: StreamingObject) -> None:
+    streaming = session.db.streaming
+    oid = item.obj.oid
+    if item.kind == "materialized view":
+        state.duck.execute(f"DROP VIEW IF EXISTS {tables.qualified_sql(item.obj)}")
+    if item.kind in ("materialized view", "sink"):
+        await wait(streaming.runtime.call(lambda: streaming.runtime.remove(oid)))
+    state.ddl("", oid, None)
+    streaming.objects.pop(oid, None)
+
+
+async def table_dependents(session: PgSession, tree: exp.Expr) -> None:
+    """Before DROP TABLE / ALTER TABLE / DROP SCHEMA: views reading the table block it
+    (2BP01); DROP ... CASCADE drops them first."""
+    streaming = session.db.streaming
+    if not streaming.objects:
+        return
+    state = await session.writes.begin()
+    state.ensure_begun()
+    targets: list[CatalogObject] = []
+    if isinstance(tree, exp.Drop):
+        kind = str(tree.args.get("kind") or "").upper()
+        names = tables._drop_targets(tree)
+        if kind == "TABLE":
+            targets = [o for t in names if isinstance(t, exp.Table)
+                       and (o := tables.resolve(state, t)) is not None]
+        elif kind == "SCHEMA":
+            schemas = {t.name for t in names if isinstance(t, exp.Table)} | {
+                t.db for t in names if isinstance(t, exp.Table) and t.db}
+            targets = [o for o in state.catalog.objects.values()
+                       if o.schema in schemas and o.kind in RELATION_KINDS]
+        cascade = bool(tree.args.get("cascade"))
+    elif isinstance(tree, exp.Alter):
+        table = tree.this
+        obj = tables.resolve(state, table) if isinstance(table, exp.Table) else None
+        targets = [obj] if obj is not None else []
+        cascade = False
+    for obj in targets:
+        dependents = streaming.dependents(obj.oid)
+        if obj.oid in streaming.objects:  # a streaming object in a dropped schema
+            dependents = [streaming.objects[obj.oid]]
+        if not dependents:
+            continue
+        if not cascade:
+            first = dependents[0]
+            verb = "alter" if isinstance(tree, exp.Alter) else "drop"
+            raise errcodes.DependentObjectsStillExist(
+                f"cannot {verb} table {obj.name} because other objects depend on it",
+                detail=f"{first.kind} {first.obj.name} depends on table {obj.name}",
+                hint=None if verb == "alter" else "Use DROP ... CASCADE to drop them too.")
+        await drop_with_dependents(session, state, dependents, True)
+
+
+async def flush(session: PgSession, tree: ast.FlushStatement, params: Any) -> CommandResult:
+    """FLUSH: returns once everything ingested and committed before it is in every view."""
+    await session.writes.wait_visible_durable()
+    await wait(session.db.streaming.runtime.flush())
+    return CommandResult("FLUSH")
+
+
