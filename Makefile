@@ -17,7 +17,16 @@ SLT_PROTOCOL ?= simple
 
 .PHONY: install run test test-fast lint typecheck bench slt clean system-packages
 
-install: $(STAMP) $(SYSTEM_STAMP) $(NODE_STAMP)
+WARM_STAMP := $(VENV)/.numba-warm
+ENGINE_SOURCES := $(shell find laminar_pg/engine -name '*.py')
+
+install: $(STAMP) $(SYSTEM_STAMP) $(NODE_STAMP) $(WARM_STAMP)
+
+# The engine's numba kernels, compiled once into $(NUMBA_CACHE_DIR) (inside .venv), so
+# that no server or test worker compiles them on its first view.
+$(WARM_STAMP): $(STAMP) $(ENGINE_SOURCES)
+	$(BIN)/python -m laminar_pg.engine.warm
+	touch $@
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,7 +54,7 @@ $(NODE_STAMP): tests/clients/node/package.json
 	cd tests/clients/node && npm install --silent --no-audit --no-fund
 	touch $@
 
-run: $(STAMP)
+run: $(STAMP) $(WARM_STAMP)
 	$(BIN)/laminar-pg serve --host 127.0.0.1 --port 6875 --data-dir ./laminar-data
 
 test: install
