@@ -22,6 +22,7 @@ wrapped in an exp.Table); only SESSION needed help, being a keyword token.
 
 from __future__ import annotations
 
+import re
 import typing as t
 from collections.abc import Callable
 
@@ -33,6 +34,9 @@ from sqlglot.parsers.postgres import PostgresParser
 from sqlglot.tokenizer_core import Token, TokenizerCore, TokenType
 
 from laminar_pg.sql import ast
+
+# One `number unit` pair, the whole of an interval string sqlglot may split into value and unit.
+_INTERVAL_PAIR = re.compile(r"\s*-?[0-9]+(?:\.[0-9]+)?\s*[a-zA-Z]+\s*")
 
 # First words of PostgreSQL statements: a Command fallback on one of these is a
 # statement PostgreSQL has and we do not support (0A000), anything else is 42601.
@@ -209,6 +213,46 @@ class LaminarParser(PostgresParser):
             options.append(param)
             self._match(TokenType.COMMA)
         return options
+
+    # -- INTERVAL literals -----------------------------------------------------------
+
+    def _parse_interval(
+        self, require_interval: bool = True, parse_function_unit: bool = True
+    ) -> exp.Add | exp.Interval | None:
+        """PostgreSQL has no `INTERVAL 'a' unit + 'b' unit` sum form: a `+` after an
+        interval is an ordinary addition (`INTERVAL '1 day' + '2020-01-01'::timestamp`)."""
+        index = self._index
+        if not self._match(TokenType.INTERVAL) and require_interval:
+            return None
+        if self._match(TokenType.STRING, advance=False):
+            this = self._parse_primary()
+        else:
+            this = self._parse_term()
+        if not this or (
+            isinstance(this, exp.Column)
+            and not this.table
+            and not this.this.quoted
+            and self._curr
+            and self._curr.text.upper() not in self.dialect.VALID_INTERVAL_UNITS
+        ):
+            self._retreat(index)
+            return None
+        return self._parse_interval_span(this, parse_function_unit=parse_function_unit)
+
+    def _parse_interval_span(
+        self, this: exp.Expr, parse_function_unit: bool = True
+    ) -> exp.Interval:
+        """Keep an interval string whole unless it is exactly one `number unit`: sqlglot
+        reads the first such pair and drops the rest (`'1 hour ago'` became `1 hour`,
+        `'2 days 01:02:03'` became `2 days`)."""
+        original = this.name if this is not None and this.is_string else None
+        interval = super()._parse_interval_span(this, parse_function_unit)
+        if original is not None and not _INTERVAL_PAIR.fullmatch(original):
+            value = interval.this
+            if isinstance(value, exp.Literal) and value.name != original:
+                interval.set("this", exp.Literal.string(original))
+                interval.set("unit", None)
+        return interval
 
     # Statements whose first word is no keyword token in sqlglot (tokenized as VAR).
     WORD_STATEMENT_PARSERS: t.ClassVar[dict[str, Callable[[LaminarParser], exp.Expr]]] = {

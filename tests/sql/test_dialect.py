@@ -481,3 +481,21 @@ def test_explain(sql: str, options: dict[str, str], inner: type[exp.Expr]) -> No
     assert isinstance(statement.ast, lam.Explain)
     assert statement.ast.args.get("options") == options
     assert isinstance(statement.ast.this, inner)
+
+
+@pytest.mark.parametrize(("sql", "expected"), [
+    # the whole string is the interval (sqlglot alone kept only the first `number unit`)
+    ("SELECT INTERVAL '1 hour ago'", "SELECT INTERVAL '1 hour ago'"),
+    ("SELECT INTERVAL '2 days 01:02:03'", "SELECT INTERVAL '2 days 01:02:03'"),
+    ("SELECT INTERVAL '-1 days +02:00:00'", "SELECT INTERVAL '-1 days +02:00:00'"),
+    ("SELECT INTERVAL '@ 1 minute'", "SELECT INTERVAL '@ 1 minute'"),
+    # a `+` after an interval is an addition, not a second interval
+    ("SELECT INTERVAL '1 day' + '2020-01-01'::timestamp",
+     "SELECT INTERVAL '1 DAY' + CAST('2020-01-01' AS TIMESTAMP)"),
+    # one `number unit`, or a unit after the string, stay as sqlglot reads them
+    ("SELECT INTERVAL '4 seconds'", "SELECT INTERVAL '4 SECONDS'"),
+    ("SELECT INTERVAL '10' SECOND", "SELECT INTERVAL '10 SECOND'"),
+])
+def test_interval_literals_keep_their_whole_text(sql: str, expected: str) -> None:
+    tree = parse_one_statement(sql).ast
+    assert tree is not None and tree.sql(dialect=Laminar) == expected
