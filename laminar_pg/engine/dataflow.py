@@ -22,7 +22,13 @@ from laminar_pg.engine.operator import Operator
 
 
 class DataflowFailed(Exception):
-    """An operator raised: the dataflow stops and its views are marked failed."""
+    """An operator raised: the dataflow stops and its views are marked failed. The
+    SQLSTATE of the cause is kept (a division by zero in a view is 22012)."""
+
+    def __init__(self, message: str, sqlstate: str = "XX000") -> None:
+        super().__init__(message)
+        self.message = message
+        self.sqlstate = sqlstate
 
 
 @dataclass(eq=False)
@@ -63,7 +69,7 @@ def push(node: Node, message: Message, port: int = 0) -> None:
             try:
                 push(target, item, target_port)
             except DataflowFailed as exc:
-                target.owner.on_failure(str(exc))
+                target.owner.on_failure(exc.message, exc.sqlstate)
 
 
 def _run(node: Node, message: Message, port: int) -> list[Message]:
@@ -84,7 +90,9 @@ def _run(node: Node, message: Message, port: int) -> list[Message]:
     except DataflowFailed:
         raise
     except Exception as exc:
-        raise DataflowFailed(f"{node.label or op.name}: {exc}") from exc
+        text = getattr(exc, "message", None) or str(exc)
+        raise DataflowFailed(f"{node.label or op.name}: {text}",
+                             getattr(exc, "sqlstate", "XX000")) from exc
     finally:
         node.busy_ns += time.perf_counter_ns() - started
 

@@ -43,7 +43,7 @@ class Snapshot:
     epoch: int
     timestamp_ms: int
     views: dict[int, pa.Table]
-    failed: dict[int, str]
+    failed: dict[int, tuple[str, str]]  # oid -> (error text, SQLSTATE)
 
 
 @dataclass(eq=False)
@@ -59,8 +59,9 @@ class Dataflow:
     output: Any = None  # the Materialize operator (views) or the sink
     output_node: Node | None = None
     failed: str | None = None
+    failed_sqlstate: str = "XX000"
     created_ms: int = 0
-    on_failure: Callable[[str], None] = lambda error: None
+    on_failure: Callable[[str, str], None] = lambda error, sqlstate: None
 
     def roots(self) -> list[Node]:
         """Nodes that receive the runtime's barriers (view inputs get theirs upstream)."""
@@ -168,7 +169,8 @@ class Runtime:
             try:
                 chunk, watermark = reader.read(now)
             except Exception as exc:
-                self.fail(flow, f"source: {exc}")
+                self.fail(flow, f"source: {getattr(exc, 'message', None) or exc}",
+                          getattr(exc, "sqlstate", "XX000"))
                 return True
             if chunk is None and watermark is None:
                 continue
@@ -186,14 +188,15 @@ class Runtime:
         try:
             push(node, message)
         except DataflowFailed as exc:
-            self.fail(flow, str(exc))
+            self.fail(flow, exc.message, exc.sqlstate)
 
-    def fail(self, flow: Dataflow, error: str) -> None:
-        log.warning("dataflow failed", name=flow.name, error=error)
+    def fail(self, flow: Dataflow, error: str, sqlstate: str = "XX000") -> None:
+        log.warning("dataflow failed", name=flow.name, error=error, sqlstate=sqlstate)
         flow.failed = error
+        flow.failed_sqlstate = sqlstate
         for other in self.dataflows.values():  # readers of a failed view fail with it
             if flow.oid in other.views and other.failed is None:
-                self.fail(other, f"upstream {flow.name} failed: {error}")
+                self.fail(other, f"upstream {flow.name} failed: {error}", sqlstate)
 
     def _barrier(self) -> None:
         self.epoch += 1
@@ -207,13 +210,13 @@ class Runtime:
                 try:
                     push(node, barrier)
                 except DataflowFailed as exc:
-                    self.fail(flow, str(exc))
+                    self.fail(flow, exc.message, exc.sqlstate)
                     break
         views = dict(self.snapshot.views)
         failed = {}
         for flow in self.dataflows.values():
             if flow.failed is not None:
-                failed[flow.oid] = flow.failed
+                failed[flow.oid] = (flow.failed, flow.failed_sqlstate)
             elif flow.output is not None and hasattr(flow.output, "version"):
                 views[flow.oid] = flow.output.version()
         for oid in list(views):

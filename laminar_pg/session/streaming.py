@@ -40,7 +40,7 @@ from laminar_pg.engine.operators.materialize import Materialize
 from laminar_pg.engine.runtime import Dataflow, Runtime
 from laminar_pg.engine.sources import make_generator
 from laminar_pg.engine.sources_driver import SourceReader
-from laminar_pg.errors import SqlError
+from laminar_pg.errors import SqlError, error_for
 from laminar_pg.sql import ast
 from laminar_pg.sql.dialect import Laminar, quote_name
 from laminar_pg.sql.planner import Planner, Relation, interval_us
@@ -365,10 +365,11 @@ class Streaming:
                 f"cannot SELECT from {item.kind} {item.obj.name}: it holds no rows",
                 hint="Create a materialized view over it, or SUBSCRIBE to it.")
         if item.kind == "materialized view":
-            error = self.runtime.snapshot.failed.get(item.obj.oid)
-            if error is not None:
-                raise errcodes.ObjectNotInPrerequisiteState(
-                    f'materialized view "{item.obj.name}" failed: {error}')
+            failure = self.runtime.snapshot.failed.get(item.obj.oid)
+            if failure is not None:
+                error, sqlstate = failure
+                raise error_for(sqlstate, f'materialized view "{item.obj.name}" failed: {error}',
+                                hint=f"DROP MATERIALIZED VIEW {item.obj.name} and create it again.")
 
 
 T = TypeVar("T", pa.Table, pa.RecordBatch)

@@ -16,6 +16,7 @@ from sqlglot import exp
 
 from laminar_pg import errcodes
 from laminar_pg.catalog.objects import CatalogObject
+from laminar_pg.errors import error_for
 from laminar_pg.session import tables
 from laminar_pg.session.streaming import (
     STREAMING_KINDS,
@@ -163,6 +164,9 @@ async def create_view(session: PgSession, tree: ast.CreateMaterializedView,
         installed = True
         streaming.objects[oid] = item
         await wait(streaming.runtime.flush())  # readable, with its first contents, at once
+        failure = streaming.runtime.snapshot.failed.get(oid)
+        if failure is not None:  # its first contents already failed: CREATE fails
+            raise error_for(failure[1], failure[0])
     except BaseException:
         if installed:
             streaming.runtime.call(lambda: streaming.runtime.remove(oid))

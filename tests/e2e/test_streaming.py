@@ -423,3 +423,26 @@ def test_reading_a_large_view_never_stalls_the_pipeline(conn: psycopg.Connection
     final = conn.execute(f"SELECT count(*) FROM {v}").fetchone()
     assert final is not None and final[0] == 4_000_000 // 50 * 46
     conn.execute(f"DROP SOURCE {bid} CASCADE")
+
+
+def test_a_failing_view_fails_alone(conn: psycopg.Connection[Any]) -> None:
+    t, bad, good, reader = unique("t"), unique("bad"), unique("good"), unique("reader")
+    conn.execute(f"CREATE TABLE {t} (x int)")
+    conn.execute(f"INSERT INTO {t} VALUES (1), (2)")
+    conn.execute(f"CREATE MATERIALIZED VIEW {bad} AS SELECT 10 / x AS q FROM {t}")
+    conn.execute(f"CREATE MATERIALIZED VIEW {reader} AS SELECT count(*) AS n FROM {bad}")
+    conn.execute(f"CREATE MATERIALIZED VIEW {good} AS SELECT count(*) AS n FROM {t}")
+    conn.execute(f"INSERT INTO {t} VALUES (0)")
+    conn.execute("FLUSH")
+    for view in (bad, reader):
+        with pytest.raises(errors.DivisionByZero) as info:
+            conn.execute(f"SELECT * FROM {view}")
+        assert "division by zero" in str(info.value)
+    assert conn.execute(f"SELECT n FROM {good}").fetchone() == (3,)
+    # a view whose first contents already fail is not created
+    with pytest.raises(errors.DivisionByZero):
+        conn.execute(f"CREATE MATERIALIZED VIEW {unique('v')} AS SELECT 1 / x FROM {t}")
+    conn.execute(f"DROP MATERIALIZED VIEW {bad} CASCADE")
+    conn.execute(f"INSERT INTO {t} VALUES (5)")
+    conn.execute("FLUSH")
+    assert conn.execute(f"SELECT n FROM {good}").fetchone() == (4,)
