@@ -28,7 +28,8 @@ from sqlglot import exp
 
 from laminar_pg import errcodes
 from laminar_pg.engine.dataflow import Node
-from laminar_pg.engine.expr import CompiledExpr, compile_expr
+from laminar_pg.engine.expr import CompiledExpr, compile_expr, compile_predicate, pg_type_name
+from laminar_pg.engine.expr.types import common_type as pg_common_type
 from laminar_pg.engine.operator import Operator
 from laminar_pg.engine.operators.filter import Filter
 from laminar_pg.engine.operators.hash_aggregate import AggregateCall, HashAggregate
@@ -140,7 +141,7 @@ class Planner:
             raise errcodes.SyntaxError("each UNION query must have the same number of columns")
         fields = []
         for name, a, b in zip(names, left.schema, right.schema, strict=True):
-            fields.append(pa.field(name, common_type(a.type, b.type)))
+            fields.append(pa.field(name, pg_common_type([a.type, b.type], "UNION")))
         schema = pa.schema(fields)
         node = self.node(UnionAll(schema, 2), left.node, right.node)
         planned = Planned(node, schema, None, left.watermarked and right.watermarked,
@@ -294,11 +295,9 @@ class Planner:
         index: int = schema.names.index(column.name)
         return index
 
-    def filter(self, source: Planned, predicate: exp.Expr) -> Planned:
-        compiled = self.compile(predicate, source.schema)
-        if not pa.types.is_boolean(compiled.type) and not pa.types.is_null(compiled.type):
-            raise errcodes.DatatypeMismatch(
-                f"argument of WHERE must be type boolean, not {compiled.type}")
+    def filter(self, source: Planned, predicate: exp.Expr, clause: str = "WHERE") -> Planned:
+        assert isinstance(predicate, exp.Expression)
+        compiled = compile_predicate(predicate, source.schema, clause=clause)
         node = self.node(Filter(source.schema, compiled), source.node)
         return Planned(node, source.schema, source.time_column, source.watermarked,
                        source.append_only, source.window_start, source.window_end)
@@ -425,7 +424,9 @@ class Planner:
             arg_type = pre_schema.field(arg_pos).type if arg_pos is not None else None
             output_type = aggregate_type(function, arg_type, agg)
             if filter_pos is not None and not pa.types.is_boolean(pre_schema.field(filter_pos).type):
-                raise errcodes.DatatypeMismatch("argument of FILTER must be type boolean")
+                raise errcodes.DatatypeMismatch(
+                    f"argument of FILTER must be type boolean, not type "
+                    f"{pg_type_name(pre_schema.field(filter_pos).type)}")
             agg_calls.append(AggregateCall(function=function, argument=arg_pos,
                                            distinct=distinct, filter=filter_pos,
                                            output_type=output_type, name=f"_g{i}"))
@@ -468,7 +469,7 @@ class Planner:
 
         planned = agg_planned
         if having is not None:
-            planned = self.filter(planned, rewrite(having))
+            planned = self.filter(planned, rewrite(having), "HAVING")
         names = [column_name(item) for item in items]
         rewritten = [rewrite(item.this if isinstance(item, exp.Alias) else item)
                      for item in items]
@@ -591,25 +592,6 @@ def aggregate_type(function: str, arg: pa.DataType | None, node: exp.Expr) -> pa
             return pa.float64()
         raise errcodes.UndefinedFunction(f"function avg({arg}) does not exist")
     raise unsupported(f"aggregate function {function}")
-
-
-def common_type(a: pa.DataType, b: pa.DataType) -> pa.DataType:
-    if a == b:
-        return a
-    if pa.types.is_null(a):
-        return b
-    if pa.types.is_null(b):
-        return a
-    if pa.types.is_integer(a) and pa.types.is_integer(b):
-        return a if a.bit_width >= b.bit_width else b
-    numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal)
-    if any(f(a) for f in numeric) and any(f(b) for f in numeric):
-        if pa.types.is_floating(a) or pa.types.is_floating(b):
-            return pa.float64()
-        return pa.decimal128(38, max(getattr(a, "scale", 0), getattr(b, "scale", 0)))
-    if pa.types.is_string(a) and pa.types.is_string(b):
-        return pa.string()
-    raise errcodes.DatatypeMismatch(f"UNION types {a} and {b} cannot be matched")
 
 
 def interval_us(node: exp.Expr) -> int:
