@@ -1,9 +1,9 @@
 """Materialize: a view's contents (an arrangement), published as one immutable Arrow
 table per epoch, at a cost in proportion to the epoch's changes.
 
-Strategy: every distinct row gets a slot in a `KeyTable` (the row's columns encoded to
-int64 words by a `KeyEncoder`) and a multiplicity (`counts[slot]`, the sum of the
-weights seen). Slots are grouped in pages of `PAGE` slots; a page's rows are one Arrow
+Strategy: every distinct row is a key of a `StateTable` (the row's columns encoded to
+int64 words by a `KeyEncoder`) whose one value is its multiplicity (the sum of the
+weights seen); the table tracks what each epoch changed, for checkpoints. Slots are grouped in pages of `PAGE` slots; a page's rows are one Arrow
 record batch, decoded from the key words of its live slots (a row of multiplicity n
 appears n times). A chunk only marks the pages its slots fall in; at the barrier the
 dirty pages are rebuilt and the new version is the list of page batches, so an epoch
@@ -20,10 +20,10 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-from laminar_pg.engine.hashtable import KeyTable
 from laminar_pg.engine.keys import KeyEncoder
 from laminar_pg.engine.messages import Barrier, Chunk, Message
 from laminar_pg.engine.operator import Operator
+from laminar_pg.engine.state import StateColumn, StateTable
 
 PAGE_BITS = 16
 PAGE = 1 << PAGE_BITS
@@ -52,8 +52,9 @@ class Materialize(Operator):
     def __init__(self, schema: pa.Schema) -> None:
         super().__init__(schema)
         self.encoder = KeyEncoder([f.type for f in schema])
-        self.table = KeyTable(max(1, self.encoder.width))
-        self.counts = np.zeros(self.table.capacity, dtype=np.int64)
+        self.state = StateTable(max(1, self.encoder.width), [StateColumn("count", np.int64)],
+                                encoder=self.encoder if self.encoder.width else None)
+        self.table = self.state.keys
         self.dirty = np.zeros(1, dtype=np.bool_)
         self.pages: list[pa.RecordBatch | None] = []
         self.rows = 0
@@ -68,23 +69,21 @@ class Materialize(Operator):
             codes = self.encoder.encode(list(batch.columns))
         else:  # a relation with no columns: every row is the same (empty) row
             codes = np.zeros((batch.num_rows, 1), dtype=np.int64)
-        slots = self.table.find_or_insert(codes)
+        slots = self.state.lookup(codes)
         capacity = self.table.capacity
-        if self.counts.shape[0] < capacity:
-            grown = np.zeros(capacity, dtype=np.int64)
-            grown[: self.counts.shape[0]] = self.counts
-            self.counts = grown
         pages = (capacity >> PAGE_BITS) + 1
         if self.dirty.shape[0] < pages:
             grown_dirty = np.zeros(pages, dtype=np.bool_)
             grown_dirty[: self.dirty.shape[0]] = self.dirty
             self.dirty = grown_dirty
-        self.rows += accumulate(self.counts, slots, chunk.weight_array(), self.dirty)
+        self.rows += accumulate(self.state.column("count"), slots, chunk.weight_array(),
+                                self.dirty)
         self._touched_since_version = True
         return [chunk]
 
     def on_barrier(self, barrier: Barrier) -> list[Message]:
         self._publish()
+        self.state.commit_epoch()  # the epoch's delta: persisted once checkpoints exist
         return []
 
     def _publish(self) -> None:
@@ -92,22 +91,23 @@ class Materialize(Operator):
             return
         self._touched_since_version = False
         high = self.table.high_water
+        all_counts = self.state.column("count")
         for page in np.flatnonzero(self.dirty):
             self.dirty[page] = False
             lo, hi = int(page) << PAGE_BITS, min(high, (int(page) + 1) << PAGE_BITS)
-            counts = self.counts[lo:hi]
+            counts = all_counts[lo:hi]
             if (counts < 0).any():
                 raise NegativeMultiplicity("a view would hold a row a negative number of times")
             dead = np.flatnonzero((counts == 0) & (self.table.live[lo:hi] == 1)) + lo
             if len(dead):
-                self.table.release(dead)
+                self.state.release(dead)
             slots = np.flatnonzero(counts > 0) + lo
             while len(self.pages) <= page:
                 self.pages.append(None)
             if len(slots) == 0:
                 self.pages[page] = None
                 continue
-            repeats = self.counts[slots]
+            repeats = all_counts[slots]
             if (repeats > 1).any():
                 slots = np.repeat(slots, repeats)
             if self.encoder.width:
@@ -129,4 +129,4 @@ class Materialize(Operator):
         return self._version
 
     def state_bytes(self) -> int:
-        return self.table.nbytes() + self.counts.nbytes + self.encoder.nbytes()
+        return self.state.nbytes() + self.encoder.nbytes()
