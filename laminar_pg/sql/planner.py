@@ -283,6 +283,39 @@ class Planner:
         return Planned(node, schema, len(schema) - 1 if source.time_column is not None else None,
                        source.watermarked, source.append_only, len(schema) - 2, len(schema) - 1)
 
+    def assign_sessions(self, source: Planned, keys: list[exp.Expr],
+                        args: list[exp.Expr]) -> Planned:
+        """GROUP BY keys..., SESSION(ts, gap): each row gets the bounds of its key's session
+        (rows within `gap` of each other); sessions merge as rows bridge them."""
+        from laminar_pg.engine.operators.session_assign import SessionAssign
+
+        if len(args) != 2 or not isinstance(args[0], exp.Column):
+            raise unsupported("SESSION(expression, ...): write SESSION(time_column, gap)")
+        if not source.append_only:
+            raise unsupported("SESSION windows over a relation that can retract rows",
+                              hint="Read an append-only source or stream.")
+        key_columns = []
+        for key in keys:
+            if not isinstance(key, exp.Column) or key.name not in source.schema.names:
+                raise unsupported("SESSION windows grouped by a computed key (group by columns)")
+            key_columns.append(source.schema.names.index(key.name))
+        index = self.column_index(args[0], source.schema)
+        time_type = source.schema.field(index).type
+        if not pa.types.is_timestamp(time_type):
+            raise errcodes.DatatypeMismatch(
+                f"SESSION needs a timestamp column, {args[0].name} is {pg_type_name(time_type)}")
+        gap = interval_us(args[1])
+        if gap <= 0:
+            raise errcodes.InvalidParameterValue("a session gap must be positive")
+        if any(f.name in ("window_start", "window_end") for f in source.schema):
+            raise errcodes.DuplicateColumn("the relation already has window_start / window_end")
+        schema = pa.schema([*source.schema, pa.field("window_start", time_type),
+                            pa.field("window_end", time_type)])
+        operator = SessionAssign(schema, key_columns, index, gap, emit_final=self.emit_on_close)
+        node = self.node(operator, source.node)
+        return Planned(node, schema, len(schema) - 1 if source.time_column is not None else None,
+                       source.watermarked, self.emit_on_close, len(schema) - 2, len(schema) - 1)
+
     # ---------------------------------------------------------------- expressions
 
     def compile(self, node: exp.Expr, schema: pa.Schema) -> CompiledExpr:
@@ -363,8 +396,9 @@ class Planner:
             call = window_keys[0]
             name = str(call.this).lower()
             if name == "session":
-                raise unsupported("SESSION windows")
-            source = self.assign_windows(source, name, list(call.expressions))
+                source = self.assign_sessions(source, plain_keys, list(call.expressions))
+            else:
+                source = self.assign_windows(source, name, list(call.expressions))
             plain_keys += [exp.column("window_start"), exp.column("window_end")]
             window_key_sql = call.sql()
         else:
@@ -429,7 +463,8 @@ class Planner:
                     f"{pg_type_name(pre_schema.field(filter_pos).type)}")
             agg_calls.append(AggregateCall(function=function, argument=arg_pos,
                                            distinct=distinct, filter=filter_pos,
-                                           output_type=output_type, name=f"_g{i}"))
+                                           output_type=output_type, name=f"_g{i}",
+                                           **aggregate_options(agg)))
             out_fields.append(pa.field(f"_g{i}", output_type))
         out_schema = pa.schema(out_fields)
         close_column = None
@@ -509,7 +544,10 @@ AGGREGATE_CLASSES: dict[type[exp.Expr], str] = {
     exp.Max: "max",
     exp.LogicalAnd: "bool_and",
     exp.LogicalOr: "bool_or",
+    exp.GroupConcat: "string_agg",
+    exp.ArrayAgg: "array_agg",
 }
+ORDERED_AGGREGATES = ("string_agg", "array_agg")  # their ORDER BY matters
 
 
 def _is_aggregate_node(node: exp.Expr) -> bool:
@@ -550,6 +588,11 @@ def _describe_aggregate(node: exp.Expr) -> tuple[str, exp.Expr | None, bool, exp
         name = node.sql().split("(")[0]
         raise unsupported(f"aggregate function {name}")
     argument = node.this
+    order = None
+    if isinstance(argument, exp.Order):
+        if function not in ORDERED_AGGREGATES:
+            raise unsupported(f"ORDER BY in {function}()")
+        order, argument = argument, argument.this
     distinct = False
     if isinstance(argument, exp.Distinct):
         if len(argument.expressions) != 1:
@@ -558,14 +601,92 @@ def _describe_aggregate(node: exp.Expr) -> tuple[str, exp.Expr | None, bool, exp
         argument = argument.expressions[0]
     if function == "count" and isinstance(argument, exp.Star):
         return "count_star", None, False, condition
-    if distinct and function != "count":
+    if distinct and function not in ("count", *ORDERED_AGGREGATES):
         raise unsupported(f"{function}(DISTINCT ...)")
     if argument is None:
         raise errcodes.UndefinedFunction(f"{function}() needs an argument")
     for sub in argument.walk():
         if isinstance(sub, exp.AggFunc):
             raise errcodes.GroupingError("aggregate function calls cannot be nested")
+    if order is not None:
+        _order_direction(function, argument, order, distinct)
+    if function == "string_agg":
+        _separator(node)
     return function, argument, distinct, condition
+
+
+def aggregate_options(node: exp.Expr) -> dict[str, Any]:
+    """What an `AggregateCall` needs beyond its function and argument: string_agg's
+    separator and, for string_agg / array_agg, whether they order descending (checked
+    by `_describe_aggregate` first)."""
+    if isinstance(node, exp.Filter):
+        node = node.this
+    function = AGGREGATE_CLASSES.get(type(node))
+    if function not in ORDERED_AGGREGATES:
+        return {}
+    options: dict[str, Any] = {"descending": False}
+    argument = node.this
+    if isinstance(argument, exp.Order):
+        order, argument = argument, argument.this
+        distinct = isinstance(argument, exp.Distinct)
+        if distinct:
+            argument = argument.expressions[0]
+        options["descending"] = _order_direction(function, argument, order, distinct)
+    if function == "string_agg":
+        options["separator"] = _separator(node)
+    return options
+
+
+def _order_direction(function: str, argument: exp.Expr, order: exp.Order,
+                     distinct: bool) -> bool:
+    """Whether `function(argument ORDER BY ...)` orders descending; 0A000 unless every
+    key is the argument itself (with PostgreSQL's default NULLS placement for
+    array_agg, which keeps NULLs)."""
+    keys = list(order.expressions)
+    for key in keys:
+        if not _same_expression(key.this, argument):
+            if distinct:
+                raise unsupported(
+                    f"{function}(DISTINCT ...) with an ORDER BY on {key.this.sql()}",
+                    hint="With DISTINCT, ORDER BY can only name the aggregated argument.")
+            raise unsupported(f"{function}() ordered by {key.this.sql()}",
+                              hint=f"{function} can only be ordered by its argument.")
+    descending = bool(keys[0].args.get("desc"))
+    nulls_first = keys[0].args.get("nulls_first")
+    if function == "array_agg" and nulls_first is not None and bool(nulls_first) != descending:
+        raise unsupported(f"{function}() with NULLS {'FIRST' if nulls_first else 'LAST'}")
+    return descending
+
+
+def _same_expression(a: exp.Expr, b: exp.Expr) -> bool:
+    """Equal expressions, column qualifiers aside."""
+    def bare(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column):
+            return exp.Column(this=node.this.copy())
+        return node
+
+    return bool(a.copy().transform(bare) == b.copy().transform(bare))
+
+
+def _separator(node: exp.Expr) -> str | None:
+    """string_agg's separator, a constant string (None: NULL, no separator)."""
+    separator = node.args.get("separator")
+    if separator is None:
+        raise errcodes.UndefinedFunction(
+            "function string_agg with one argument does not exist",
+            hint="string_agg takes a value and a separator: string_agg(x, ', ').")
+    if any(isinstance(sub, (exp.Column, exp.AggFunc, exp.Subquery, exp.Window))
+           for sub in separator.walk()):
+        raise unsupported(f"string_agg with a non-constant separator ({separator.sql()})",
+                          hint="The separator must be a constant string.")
+    compiled = compile_expr(separator, pa.schema([]))
+    if not (pa.types.is_string(compiled.type) or pa.types.is_large_string(compiled.type)
+            or pa.types.is_null(compiled.type)):
+        raise errcodes.UndefinedFunction(
+            f"function string_agg(text, {pg_type_name(compiled.type)}) does not exist",
+            hint="The separator must be text.")
+    value = compiled.evaluate(pa.record_batch([pa.array([0])], names=["_"]))[0].as_py()
+    return None if value is None else str(value)
 
 
 def aggregate_type(function: str, arg: pa.DataType | None, node: exp.Expr) -> pa.DataType:
@@ -579,6 +700,16 @@ def aggregate_type(function: str, arg: pa.DataType | None, node: exp.Expr) -> pa
         return pa.bool_()
     if function in ("min", "max"):
         return arg
+    if function == "string_agg":
+        if pa.types.is_string(arg) or pa.types.is_large_string(arg) \
+                or pa.types.is_string_view(arg):
+            return pa.string()
+        raise errcodes.UndefinedFunction(
+            f"function string_agg({pg_type_name(arg)}, text) does not exist",
+            hint="Cast the value to text.")
+    if function == "array_agg":
+        raise unsupported("array_agg", hint="A view cannot hold arrays yet; string_agg "
+                          "can stand in.")
     if function == "sum":
         if pa.types.is_integer(arg):
             return pa.int64() if arg.bit_width < 64 else pa.decimal128(38, 0)
