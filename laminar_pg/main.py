@@ -89,6 +89,9 @@ def open_database(config: Config) -> Database:
 
 
 def serve(config: Config) -> int:
+    from laminar_pg.memory import tune_allocator
+
+    tune_allocator()
     try:
         return int(run(amain(config)))
     except StartupError as exc:

@@ -140,8 +140,17 @@ class Streaming:
             tree = item.tree
             assert isinstance(tree, ast.CreateSource)
 
-            def make() -> Any:
-                return source_generator(tree, self.workers)
+            schema = item.schema
+
+            def make(names: list[str] | None = None) -> Any:
+                """The source's generator, for every column or only `names`."""
+                fields = [f for f in schema if names is None or f.name in names]
+                options = tree.options_dict
+                if names is not None:  # per-column options of the columns left out go too
+                    options = {k: v for k, v in options.items() if not k.startswith("fields.")
+                               or k[len("fields."):].rpartition(".")[0] in names}
+                return make_generator(options["connector"], [(f.name, f.type) for f in fields],
+                                      options, self.workers)
 
             return Relation("source", item.obj.oid, item.obj.name, item.schema,
                             item.time_column, item.delay_us, make_generator=make)
@@ -518,12 +527,6 @@ def pin_datagen_basetime(tree: ast.CreateSource, schema: pa.Schema,
             continue
         tree.append("options", ast.SourceOption(this=prefix + "basetime", expression=now))
         options[prefix + "basetime"] = now
-
-
-def source_generator(tree: ast.CreateSource, workers: int) -> Any:
-    columns = [(c.name, sql_type_to_arrow(c.args["kind"])) for c in tree.expressions]
-    options = tree.options_dict
-    return make_generator(options["connector"], columns, options, workers)
 
 
 def watermark_delay(expression: exp.Expr, column: str) -> int:

@@ -3,9 +3,9 @@
 Benchmarks send a view's changes here (RisingWave's `connector = 'blackhole'`), so that
 they measure the engine and not a client. To prove the engine computed every column of
 every row, the sink keeps an order-independent checksum: per column, the weighted sum
-(mod 2^64) of a 64-bit mix of each value (integers and times by value, floats and
-decimals by the bits of their double, strings and binaries by a hash of their bytes;
-NULL has its own word). A retraction subtracts what its insertion added, so the checksum
+(mod 2^64) of a 64-bit mix of each value (integers and times by value, floats by the
+bits of their double, decimals by their exact value at scale 18, strings and binaries
+by a hash of their bytes; NULL has its own word). A retraction subtracts what its insertion added, so the checksum
 of a view's changes equals the checksum of its final contents, which `table_checksums`
 computes from any Arrow table (the benchmark applies it to DuckDB's answer of the same
 query).
@@ -81,14 +81,34 @@ def column_checksum(column: pa.Array, weights: np.ndarray) -> int:
         return int(_sum_bytes(offsets, data, valid, weights))
     if pa.types.is_boolean(t):
         words = pc.fill_null(column, False).cast(pa.int64()).to_numpy()
-    elif pa.types.is_floating(t) or pa.types.is_decimal(t):
-        # decimals by their value as a double: two engines may give one value two scales
+    elif pa.types.is_decimal(t):
+        words = _decimal_words(column)
+    elif pa.types.is_floating(t):
         values = pc.fill_null(column.cast(pa.float64()), 0).to_numpy(zero_copy_only=False)
         values = np.where(values == 0, 0.0, values)  # -0.0 == 0.0
         words = values.view(np.int64)
     else:
         words = pc.fill_null(column.cast(pa.int64()), 0).to_numpy()
     return int(_sum_words(np.ascontiguousarray(words), valid, weights))
+
+
+CANONICAL_DECIMAL = pa.decimal128(38, 18)
+
+
+def _decimal_words(column: pa.Array) -> np.ndarray:
+    """One word per decimal value, equal for equal values whatever their scale: the
+    value at scale 18 (exact), its two 64-bit halves mixed. A value too large for that
+    scale falls back to its double's bits."""
+    try:
+        canonical = pc.fill_null(column.cast(CANONICAL_DECIMAL), pa.scalar(0, CANONICAL_DECIMAL))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        values = pc.fill_null(column.cast(pa.float64()), 0).to_numpy(zero_copy_only=False)
+        return np.asarray(values, dtype=np.float64).view(np.int64)
+    if canonical.offset:
+        canonical = pa.concat_arrays([canonical])
+    halves = np.frombuffer(canonical.buffers()[1], dtype=np.int64)[: 2 * len(canonical)]
+    halves = halves.reshape(-1, 2)
+    return halves[:, 0] ^ (halves[:, 1] * np.int64(0x5BD1E995))
 
 
 def table_checksums(table: pa.Table | pa.RecordBatch,
