@@ -20,7 +20,7 @@ view is never answered wrongly later. Expressions are compiled by `engine.expr`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -52,7 +52,7 @@ class Relation:
     time_column: str | None = None  # the column its watermark is on
     delay_us: int = 0
     definition: exp.Expr | None = None  # a stream's query
-    make_generator: Callable[[], Any] | None = None  # a source's generator
+    make_generator: Callable[..., Any] | None = None  # a source's generator (column names)
     append_only: bool = True
 
 
@@ -166,7 +166,7 @@ class Planner:
         if from_ is None:
             raise unsupported("a view without FROM",
                               hint="A streaming view reads a source, table, stream or view.")
-        source = self.plan_from(from_.this)
+        source = self.plan_from(from_.this, _columns_used(select))
         for node in select.find_all(exp.Window):
             raise unsupported(f"window function {node.this.sql()}")
         for sub in select.find_all(exp.Subquery, exp.Exists):
@@ -207,19 +207,23 @@ class Planner:
 
     # ---------------------------------------------------------------- FROM
 
-    def plan_from(self, item: exp.Expr) -> Planned:
+    def plan_from(self, item: exp.Expr, used: set[str] | None = None) -> Planned:
+        """`used`: the column names the query reads (None: all of them), so that a
+        source generates only those (plus its event time)."""
         if isinstance(item, exp.Subquery):
             planned, names = self.plan_query(item.this)
             return self.renamed(planned, names)
         if isinstance(item, exp.Table) and isinstance(item.this, exp.Anonymous):
-            return self.window_function(item.this)
+            return self.window_function(item.this, used)
         if isinstance(item, exp.Table) and isinstance(item.this, exp.Identifier):
-            return self.relation(item)
+            return self.relation(item, used)
         raise unsupported(f"FROM {item.sql()}")
 
-    def relation(self, table: exp.Table) -> Planned:
+    def relation(self, table: exp.Table, used: set[str] | None = None) -> Planned:
         rel = self.resolve(table)
         self.depends_on.add(rel.oid)
+        if rel.kind == "source" and used is not None and rel.make_generator is not None:
+            rel = _pruned(rel, used)
         if rel.kind == "stream":
             if self._stream_depth > 32:
                 raise errcodes.InvalidRecursion("streams nest too deeply")
@@ -237,7 +241,7 @@ class Planner:
         return Planned(node, rel.schema, time_column,
                        rel.kind == "source" and rel.time_column is not None, rel.append_only)
 
-    def window_function(self, call: exp.Anonymous) -> Planned:
+    def window_function(self, call: exp.Anonymous, used: set[str] | None = None) -> Planned:
         name = str(call.this).lower()
         args = list(call.expressions)
         if name == "session":
@@ -249,7 +253,7 @@ class Planner:
             raise errcodes.SyntaxError(f"{name.upper()} takes a relation name first")
         table = exp.Table(this=relation_arg.this.copy(),
                           db=relation_arg.args.get("table"))
-        source = self.relation(table)
+        source = self.relation(table, None if used is None else used | {args[1].name})
         if table.args.get("db") is not None:  # the resolver qualified the name
             relation_arg.set("table", table.args["db"].copy())
         return self.assign_windows(source, name, args[1:])
@@ -535,6 +539,31 @@ class Planner:
 
 
 # -------------------------------------------------------------------- helpers
+
+
+def _columns_used(select: exp.Select) -> set[str] | None:
+    """The names of the columns a SELECT reads from its FROM relation; None when it
+    reads them all (`*`, `t.*`)."""
+    used: set[str] = set()
+    for node in select.walk():
+        if isinstance(node, exp.Star):
+            return None
+        if isinstance(node, exp.Column):
+            if isinstance(node.this, exp.Star):
+                return None
+            used.add(node.name)
+    return used
+
+
+def _pruned(rel: Relation, used: set[str]) -> Relation:
+    """A source relation that generates only the columns in `used` and its event time."""
+    keep = [f for f in rel.schema if f.name in used or f.name == rel.time_column]
+    if len(keep) == len(rel.schema) or not keep:
+        return rel
+    make = rel.make_generator
+    assert make is not None
+    names = [f.name for f in keep]
+    return replace(rel, schema=pa.schema(keep), make_generator=lambda: make(names))
 
 AGGREGATE_CLASSES: dict[type[exp.Expr], str] = {
     exp.Count: "count",

@@ -12,6 +12,14 @@ sum/avg(DISTINCT x) are the plain accumulators fed, at each barrier, with the pa
 appeared (+1) or vanished (-1); min/max over a retractable input read the smallest or
 largest live pair of the group from the index's per-group heaps
 (`aggregate_order.GroupHeaps`).
+
+string_agg / array_agg keep the sequence each group last produced (its values in order,
+repeated by their counts) in a `SequenceStore`; the result word is its id, unchanged
+while the sequence is, so unchanged groups emit nothing, and strings and lists are built
+only for the rows emitted (`codec.decode`). At a barrier the touched groups' sequences
+are merged with the pairs whose counts changed (the index keeps them, `tracked`); with
+EMIT ON WINDOW CLOSE a closing group's sequence is read whole from the index's per-group
+lists. array_agg keeps NULLs, so its index has a NULL flag word after the value words.
 """
 
 from __future__ import annotations
@@ -35,18 +43,29 @@ from laminar_pg.engine.keys import (
     validity,
 )
 from laminar_pg.engine.operators import aggregate_kernels as k
-from laminar_pg.engine.operators.aggregate_order import GroupHeaps
+from laminar_pg.engine.operators.aggregate_order import (
+    GroupHeaps,
+    SequenceStore,
+    group_sequences,
+    merge_sequences,
+)
 from laminar_pg.engine.state import StateColumn, StateTable, mark_touched
 from laminar_pg.errcodes import FeatureNotSupported, NumericValueOutOfRange
 
-FUNCTIONS = ("count_star", "count", "sum", "avg", "min", "max", "bool_and", "bool_or")
+FUNCTIONS = ("count_star", "count", "sum", "avg", "min", "max", "bool_and", "bool_or",
+             "string_agg", "array_agg")
 _SIGN = np.int64(np.iinfo(np.int64).min)
 
 
 @dataclass(frozen=True, kw_only=True)
 class AggregateCall:
     """One aggregate of a GROUP BY: `function(argument)`, optionally DISTINCT, over the
-    rows where the boolean column `filter` is TRUE. The planner picks `output_type`."""
+    rows where the boolean column `filter` is TRUE. The planner picks `output_type`.
+
+    string_agg joins with `separator` (None: nothing between the values, as PostgreSQL
+    does for a NULL delimiter); string_agg and array_agg order the values ascending
+    (bytewise for strings; array_agg puts NULLs last), or descending (`descending`,
+    NULLs first)."""
 
     function: str
     argument: int | None
@@ -54,6 +73,8 @@ class AggregateCall:
     name: str
     distinct: bool = False
     filter: int | None = None
+    separator: str | None = None
+    descending: bool = False
 
 
 class ChunkInputs:
@@ -114,21 +135,30 @@ class Transitions:
 class PairIndex:
     """Per-(group, value) multiplicities of one argument under one FILTER, with the
     per-group heaps that min/max need (`extremes`: "min", "max") and, when windows close
-    (`listed`), a list of each group's values to drop them."""
+    (`listed`), a list of each group's values. `tracked`: each reconciliation keeps the
+    pairs whose counts changed (`changes`), for string_agg / array_agg. `nulls`: NULL is
+    a value too, told apart by a flag word after the value words."""
 
     def __init__(self, arg: int, filter: int | None, codec: ColumnCodec,
-                 extremes: set[str], listed: bool) -> None:
+                 extremes: set[str], listed: bool, nulls: bool = False,
+                 tracked: bool = False) -> None:
         self.arg = arg
         self.filter = filter
         self.codec = codec
-        self.state = StateTable(1 + codec.width, [StateColumn("count", np.int64),
-                                                  StateColumn("present", np.uint8)])
+        self.nulls = nulls
+        self.tracked = tracked
+        width = codec.width + (1 if nulls else 0)  # value words of a pair
+        # the last reconciliation's changed pairs: (rows (group, value words), counts)
+        self.changes = (np.empty((0, 1 + width), np.int64), np.empty(0, np.int64))
+        self._position = np.full(0, -1, dtype=np.int64)  # group slot -> index, scratch
+        self.state = StateTable(1 + width, [StateColumn("count", np.int64),
+                                            StateColumn("present", np.uint8)])
         bytewise = not codec.ordered
-        self.heaps = {name == "max": GroupHeaps(codec.width, ordered=True,
+        self.heaps = {name == "max": GroupHeaps(width, ordered=True,
                                                 is_max=name == "max", bytewise=bytewise)
                       for name in sorted(extremes)}
         if listed and not self.heaps:
-            self.heaps[False] = GroupHeaps(codec.width, ordered=False, is_max=False,
+            self.heaps[False] = GroupHeaps(width, ordered=False, is_max=False,
                                            bytewise=bytewise)
         if isinstance(codec, StringCodec):
             self._strings_of: StringCodec | None = codec
@@ -141,9 +171,12 @@ class PairIndex:
 
     def nbytes(self) -> int:
         heaps = sum(h.nbytes() for h in self.heaps.values())
-        return self.state.nbytes() + heaps + self._dirty_flags.nbytes + self._dirty.nbytes
+        changes = self.changes[0].nbytes + self.changes[1].nbytes + self._position.nbytes
+        return (self.state.nbytes() + heaps + self._dirty_flags.nbytes + self._dirty.nbytes
+                + changes)
 
-    def _strings(self) -> tuple[np.ndarray, np.ndarray]:
+    def strings(self) -> tuple[np.ndarray, np.ndarray]:
+        """The argument's interned bytes (arena, starts), or empty arrays."""
         if self._strings_of is not None:
             return self._strings_of.arena, self._strings_of.starts
         return self._no_strings
@@ -153,15 +186,22 @@ class PairIndex:
                 self.state.column("present"))
 
     def update(self, groups: np.ndarray, inputs: ChunkInputs) -> None:
-        mask = inputs.mask(self.arg, self.filter)
+        mask = inputs.mask(None if self.nulls else self.arg, self.filter)
         words = inputs.words(self.arg)
         weights = inputs.weights
+        null = inputs.valid(self.arg) if self.nulls else None
+        if null is not None:
+            null = ~null
         if mask is not inputs.ones:
             keep = np.flatnonzero(mask)
             groups, words, weights = groups[keep], words[keep], weights[keep]
-        codes = np.empty((groups.shape[0], 1 + self.codec.width), dtype=np.int64)
+            null = None if null is None else null[keep]
+        width = self.codec.width
+        codes = np.empty((groups.shape[0], self.state.keys.width), dtype=np.int64)
         codes[:, 0] = groups
-        codes[:, 1:] = words
+        codes[:, 1: 1 + width] = words
+        if self.nulls:
+            codes[:, 1 + width] = 0 if null is None else null
         slots = self.state.lookup(codes)
         k.accumulate_count_all(slots, weights, self.state.column("count"))
         capacity = self.state.capacity
@@ -187,6 +227,8 @@ class PairIndex:
         vanish = listed[~now & present]
         self.state.column("present")[appear] = 1
         self.state.column("present")[vanish] = 0
+        if self.tracked:
+            self.changes = (self.state.keys.keys_of(listed), count)
         changed = np.concatenate([appear, vanish])
         keys = self.state.keys.keys_of(changed)
         groups = keys[:, 0].copy()
@@ -196,8 +238,8 @@ class PairIndex:
             n_appear = appear.shape[0]
             for heap in self.heaps.values():
                 heap.fit(group_capacity, self.state.capacity)
-                heap.push(groups[:n_appear], entries[:n_appear], self._strings())
-                heap.vanish(groups[n_appear:], *self._pair_arrays(), self._strings())
+                heap.push(groups[:n_appear], entries[:n_appear], self.strings())
+                heap.vanish(groups[n_appear:], *self._pair_arrays(), self.strings())
         deltas = np.concatenate([np.ones(appear.shape[0], np.int64),
                                  np.full(vanish.shape[0], -1, np.int64)])
         self.state.release(listed[count == 0])
@@ -208,10 +250,40 @@ class PairIndex:
         has one."""
         heap = self.heaps[is_max]
         heap.fit(int(groups.max()) + 1 if groups.shape[0] else 0, self.state.capacity)
-        slots = heap.top(groups, *self._pair_arrays(), self._strings())
+        slots = heap.top(groups, *self._pair_arrays(), self.strings())
         found = slots >= 0
         words = self.state.keys.keys[np.where(found, slots, 0), 1:]
         return words, found
+
+    def merged(self, groups: np.ndarray, current: np.ndarray, store: SequenceStore,
+               distinct: bool, descending: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Per group, its sequence after the last reconciliation's changes, from the one
+        stored under its id in `current` (-1: none): as `sequences`."""
+        need = int(groups.max()) + 1 if groups.shape[0] else 0
+        if self._position.shape[0] < need:
+            self._position = np.full(max(need, 2 * self._position.shape[0]), -1, np.int64)
+        rows, counts = self.changes
+        self._position[groups] = np.arange(groups.shape[0])
+        owners = rows[:, 0]
+        positions = np.where(owners < self._position.shape[0],
+                             self._position[np.minimum(owners, self._position.shape[0] - 1)],
+                             -1)
+        self._position[groups] = -1
+        return merge_sequences(current, store.pool, store.start, store.length, positions,
+                               rows, counts, self.codec.width, self.nulls, distinct,
+                               descending, not self.codec.ordered, *self.strings())
+
+    def sequences(self, groups: np.ndarray, distinct: bool,
+                  descending: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Per group, its present values in order, each repeated by its count unless
+        `distinct`: (value rows (n, pair value width), offsets (len(groups) + 1))."""
+        heap = next(iter(self.heaps.values()))
+        heap.fit(int(groups.max()) + 1 if groups.shape[0] else 0, self.state.capacity)
+        rows, offsets = group_sequences(
+            groups, heap.pool, heap.start, heap.length, *self._pair_arrays(),
+            self.state.column("count"), self.codec.width, self.nulls, distinct, descending,
+            not self.codec.ordered, *self.strings())
+        return rows, offsets
 
     def drop_groups(self, groups: np.ndarray) -> None:
         """Forget every pair of these groups (closed windows); call after reconcile."""
@@ -242,6 +314,16 @@ class Accumulator:
         self.arg_type = arg_type
         self.columns = []
         self.pairs: PairIndex | None = None  # set when fed by / reading a pair index
+
+    reads_sequences = False  # reads each group's values in order from a pair index
+    pairs_with_nulls = False  # ... in which NULL is a value
+
+    def nbytes(self) -> int:
+        """Bytes held outside the group state table."""
+        return 0
+
+    def forget(self, state: StateTable, slots: np.ndarray) -> None:
+        """These groups are about to be released (after their rows were emitted)."""
 
     def col(self, name: str) -> str:
         return self.prefix + name
@@ -498,6 +580,131 @@ class BoolAccumulator(Accumulator):
         return (value & valid).astype(np.int64).reshape(-1, 1), valid
 
 
+class SequenceAccumulator(Accumulator):
+    """string_agg / array_agg: each touched group's values in order, from a pair index
+    (set `pairs` before use: tracked, or listed when windows close), kept in a
+    `SequenceStore`; the result word is the sequence's id (state column `id`, -1 for
+    NULL), and the codec builds the strings / lists of the ids that are emitted."""
+
+    reads_sequences = True
+    needs_words = False
+
+    def __init__(self, index: int, call: AggregateCall, arg_type: pa.DataType,
+                 arg_codec: ColumnCodec) -> None:
+        super().__init__(index, call, arg_type)
+        out = call.output_type
+        self.pairs_with_nulls = call.function == "array_agg"
+        self.columns = [StateColumn(self.col("id"), np.int64, fill=-1)]
+        self.store = SequenceStore(arg_codec.width + (1 if self.pairs_with_nulls else 0))
+        self.joined_by: np.ndarray | None = None
+        if call.function == "string_agg":
+            text = pa.types.is_string(arg_type) or pa.types.is_large_string(arg_type) \
+                or pa.types.is_string_view(arg_type)
+            if not isinstance(arg_codec, StringCodec) or not text:
+                raise FeatureNotSupported(f"string_agg({arg_type})")
+            if not (pa.types.is_string(out) or pa.types.is_large_string(out)):
+                raise FeatureNotSupported(f"string_agg as {out}")
+            separator = (call.separator or "").encode()
+            self.joined_by = np.frombuffer(separator, dtype=np.uint8).copy()
+            self.codec = JoinedStrings(out, self.store, arg_codec, self.joined_by)
+        else:
+            if not pa.types.is_list(out) or out.value_type != arg_type:
+                raise FeatureNotSupported(f"array_agg({arg_type}) as {out}")
+            self.codec = ValueLists(out, self.store, arg_codec)
+
+    @property
+    def via_pairs(self) -> bool:
+        return False
+
+    def update(self, state: StateTable, slots: np.ndarray, inputs: ChunkInputs) -> None:
+        pass  # the pair index takes the rows
+
+    def result(self, state: StateTable, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pairs = self.pairs
+        assert pairs is not None
+        column = state.column(self.col("id"))
+        current = column[slots]
+        if pairs.tracked:
+            rows, offsets = pairs.merged(slots, current, self.store, self.call.distinct,
+                                         self.call.descending)
+        else:
+            rows, offsets = pairs.sequences(slots, self.call.distinct, self.call.descending)
+        ids = self.store.put(current, rows, offsets, self.joined_by, pairs.strings())
+        column[slots] = ids
+        return ids.reshape(-1, 1), ids >= 0
+
+    def forget(self, state: StateTable, slots: np.ndarray) -> None:
+        self.store.retire(state.column(self.col("id"))[slots])
+
+    def nbytes(self) -> int:
+        return self.store.nbytes()
+
+
+class JoinedStrings(ColumnCodec):
+    """string_agg results: sequence ids -> their strings joined by the separator."""
+
+    null_word = np.int64(-1)
+    ordered = False
+
+    def __init__(self, type: pa.DataType, store: SequenceStore, strings: StringCodec,
+                 separator: np.ndarray) -> None:
+        super().__init__(type)
+        self.store = store
+        self.strings = strings
+        self.separator = separator
+
+    def encode(self, arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+        raise NotImplementedError("string_agg results are not encoded")
+
+    def decode(self, words: np.ndarray, valid: np.ndarray | None) -> pa.Array:
+        ids = np.ascontiguousarray(words[:, 0])
+        m = ids.shape[0]
+        store = self.store
+        offsets, data = k.join_sequences(ids, ids >= 0 if valid is None else valid,
+                                         store.pool, store.start, store.length,
+                                         self.strings.arena, self.strings.starts,
+                                         self.separator)
+        mask = None if valid is None or valid.all() else \
+            pa.py_buffer(np.packbits(valid, bitorder="little"))
+        if offsets[-1] < 2**31:
+            base, off = pa.string(), offsets.astype(np.int32)
+        else:
+            base, off = pa.large_string(), offsets
+        out = pa.Array.from_buffers(base, m, [mask, pa.py_buffer(off), pa.py_buffer(data)])
+        return out if base == self.type else out.cast(self.type)
+
+
+class ValueLists(ColumnCodec):
+    """array_agg results: sequence ids -> lists of the argument's values (NULLs kept)."""
+
+    null_word = np.int64(-1)
+    ordered = False
+
+    def __init__(self, type: pa.DataType, store: SequenceStore, values: ColumnCodec) -> None:
+        super().__init__(type)
+        self.store = store
+        self.values = values
+
+    def encode(self, arr: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+        raise NotImplementedError("array_agg results are not encoded")
+
+    def decode(self, words: np.ndarray, valid: np.ndarray | None) -> pa.Array:
+        ids = np.ascontiguousarray(words[:, 0])
+        valid = ids >= 0 if valid is None else valid
+        store = self.store
+        offsets, rows = k.gather_sequences(ids, valid, store.pool, store.start,
+                                           store.length)
+        width = self.values.width
+        present = rows[:, width] == 0
+        values = self.values.decode(np.ascontiguousarray(rows[:, :width]),
+                                    None if present.all() else present)
+        if values.type != self.type.value_type:
+            values = values.cast(self.type.value_type)
+        return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values,
+                                        type=self.type,
+                                        mask=None if valid.all() else pa.array(~valid))
+
+
 def make_accumulator(index: int, call: AggregateCall, input_schema: pa.Schema,
                      codecs: dict[int, ColumnCodec], append_only: bool) -> Accumulator:
     """The accumulator of one call (argument codecs are shared through `codecs`)."""
@@ -522,6 +729,8 @@ def make_accumulator(index: int, call: AggregateCall, input_schema: pa.Schema,
         raise FeatureNotSupported(f"{f}({arg_type})")
     if f in ("min", "max"):
         return ExtremeAccumulator(index, call, arg_type, codec, retractable=not append_only)
+    if f in ("string_agg", "array_agg"):
+        return SequenceAccumulator(index, call, arg_type, codec)
     if not pa.types.is_boolean(arg_type):
         raise FeatureNotSupported(f"{f}({arg_type})")
     return BoolAccumulator(index, call, arg_type)

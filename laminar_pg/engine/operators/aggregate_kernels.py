@@ -1,5 +1,6 @@
 """numba kernels of the hash aggregate: per-row accumulation into slot-indexed state, and
-the per-group finishing arithmetic (128-bit sums, decimal rescaling and averages).
+the per-group finishing arithmetic (128-bit sums, decimal rescaling and averages), and
+the building of string_agg strings and array_agg lists from stored sequences.
 
 Every update kernel takes the group slot of each row, a per-row mask (the argument is not
 NULL and the FILTER holds) and the row's weight, and adds weight x contribution, so one
@@ -312,3 +313,65 @@ def float_sum_result(total: np.ndarray, nan: np.ndarray, pinf: np.ndarray,
         else:
             out[i] = total[i]
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# string_agg / array_agg: from stored sequences (`aggregate_order.SequenceStore`) to
+# Arrow buffers, for the rows emitted.
+
+@numba.njit(nogil=True, cache=True)
+def join_sequences(ids: np.ndarray, valid: np.ndarray, pool: np.ndarray, start: np.ndarray,
+                   length: np.ndarray, arena: np.ndarray, starts: np.ndarray,
+                   sep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The strings of sequences of interned string ids joined by `sep`: (offsets, bytes)."""
+    m = ids.shape[0]
+    offsets = np.empty(m + 1, dtype=np.int64)
+    offsets[0] = 0
+    total = 0
+    for i in range(m):
+        if valid[i]:
+            s = ids[i]
+            n = length[s]
+            for r in range(start[s], start[s] + n):
+                e = pool[r, 0]
+                total += starts[e + 1] - starts[e]
+            total += sep.shape[0] * max(n - 1, 0)
+        offsets[i + 1] = total
+    data = np.empty(total, dtype=np.uint8)
+    o = 0
+    for i in range(m):
+        if not valid[i]:
+            continue
+        s = ids[i]
+        for r in range(start[s], start[s] + length[s]):
+            if r > start[s]:
+                for j in range(sep.shape[0]):
+                    data[o + j] = sep[j]
+                o += sep.shape[0]
+            e = pool[r, 0]
+            for j in range(starts[e], starts[e + 1]):
+                data[o] = arena[j]
+                o += 1
+    return offsets, data
+
+
+@numba.njit(nogil=True, cache=True)
+def gather_sequences(ids: np.ndarray, valid: np.ndarray, pool: np.ndarray, start: np.ndarray,
+                     length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of sequences end to end: (offsets, rows)."""
+    m = ids.shape[0]
+    offsets = np.empty(m + 1, dtype=np.int64)
+    offsets[0] = 0
+    total = 0
+    for i in range(m):
+        if valid[i]:
+            total += length[ids[i]]
+        offsets[i + 1] = total
+    rows = np.empty((total, pool.shape[1]), dtype=np.int64)
+    for i in range(m):
+        if valid[i]:
+            b = start[ids[i]]
+            for r in range(offsets[i + 1] - offsets[i]):
+                for j in range(pool.shape[1]):
+                    rows[offsets[i] + r, j] = pool[b + r, j]
+    return offsets, rows

@@ -20,7 +20,10 @@ dropped and counted in `late_rows`.
 min/max over an input that may retract keep per-(group, value) counts in a pair index
 with a lazily-pruned heap per group (amortised O(log n) a retraction of the extreme, O(1)
 average an insertion); with `append_only=True` they keep only the current extreme.
-DISTINCT uses the pair index too (see `aggregate_calls`).
+DISTINCT uses the pair index too (see `aggregate_calls`), and so do string_agg and
+array_agg (append-only or not: every value is needed to rebuild a group's result): at a
+barrier they merge the epoch's changed pairs into the touched groups' stored sequences
+and emit the groups whose result changed.
 """
 
 from __future__ import annotations
@@ -87,24 +90,28 @@ class HashAggregate(Operator):
     # --- construction -------------------------------------------------------------------
 
     def _pair_indexes(self) -> list[PairIndex]:
-        """One pair index per (argument, filter) that DISTINCT or retractable min/max
-        need; ordered when min/max read it or windows close (groups are dropped)."""
-        users: dict[tuple[int, int | None], list[Accumulator]] = {}
-        extremes: dict[tuple[int, int | None], set[str]] = {}
+        """One pair index per (argument, filter, NULL counted) that DISTINCT, retractable
+        min/max, string_agg or array_agg need; ordered when min/max read it, listed when
+        windows close (groups are dropped, string_agg / array_agg read whole groups),
+        tracking its changes when string_agg / array_agg read it at barriers."""
+        users: dict[tuple[int, int | None, bool], list[Accumulator]] = {}
+        extremes: dict[tuple[int, int | None, bool], set[str]] = {}
         for acc in self.accumulators:
             call = acc.call
             extreme = call.function in ("min", "max") and not self.append_only
-            if acc.via_pairs or extreme:
+            if acc.via_pairs or extreme or acc.reads_sequences:
                 assert call.argument is not None
-                key = (call.argument, call.filter)
+                key = (call.argument, call.filter, acc.pairs_with_nulls)
                 users.setdefault(key, []).append(acc)
                 if extreme:
                     extremes.setdefault(key, set()).add(call.function)
         indexes = []
-        for (arg, filter), accs in users.items():
+        for (arg, filter, nulls), accs in users.items():
             codec = codec_of(arg, self.input_schema, self._codecs)
-            index = PairIndex(arg, filter, codec, extremes.get((arg, filter), set()),
-                              listed=self.close_column is not None)
+            listed = self.close_column is not None
+            tracked = not listed and any(a.reads_sequences for a in accs)
+            index = PairIndex(arg, filter, codec, extremes.get((arg, filter, nulls), set()),
+                              listed=listed, nulls=nulls, tracked=tracked)
             for acc in accs:
                 acc.pairs = index
             indexes.append(index)
@@ -142,6 +149,7 @@ class HashAggregate(Operator):
         total = self.state.nbytes() + self.encoder.nbytes()
         total += sum(c.nbytes() for c in self._codecs.values())
         total += sum(p.nbytes() for p in self.pairs)
+        total += sum(a.nbytes() for a in self.accumulators)
         if self._queue is not None:
             total += self._queue.nbytes()
         return total
@@ -287,6 +295,8 @@ class HashAggregate(Operator):
         if not self._global:
             dead = touched[~exists]
             if dead.shape[0]:
+                for acc in self.accumulators:
+                    acc.forget(state, dead)
                 state.release(dead)
                 for index in self.pairs:
                     index.forget_groups(dead)
@@ -308,6 +318,8 @@ class HashAggregate(Operator):
             chunk = Chunk(self._batch(final, self._results(final)))
         for index in self.pairs:
             index.drop_groups(closing)
+        for acc in self.accumulators:
+            acc.forget(self.state, closing)
         self.state.release(closing)
         return chunk
 

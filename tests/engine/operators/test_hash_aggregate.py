@@ -2,7 +2,9 @@
 
 The twin (`reference`) groups the accumulated multiset of input rows and evaluates each
 aggregate the way PostgreSQL defines it; the operator's output change stream, integrated
-after every barrier (or watermark, with EMIT ON WINDOW CLOSE), must equal it.
+after every barrier (or watermark, with EMIT ON WINDOW CLOSE), must equal it. string_agg
+and array_agg, whose order PostgreSQL leaves unspecified without ORDER BY, are defined
+here as ascending by value (strings by their UTF-8 bytes; array_agg's NULLs last).
 """
 
 from __future__ import annotations
@@ -16,12 +18,18 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+import sqlglot
 from hypothesis import given
 from hypothesis import strategies as st
 
+from laminar_pg.engine.dataflow import Node, push
 from laminar_pg.engine.messages import Barrier, Chunk, Message, Watermark
+from laminar_pg.engine.operator import Operator
+from laminar_pg.engine.operators.aggregate_calls import SequenceAccumulator
 from laminar_pg.engine.operators.hash_aggregate import AggregateCall, HashAggregate
-from laminar_pg.errcodes import NumericValueOutOfRange
+from laminar_pg.errcodes import FeatureNotSupported, NumericValueOutOfRange, UndefinedFunction
+from laminar_pg.sql.dialect import Laminar
+from laminar_pg.sql.planner import Planner, Relation
 from tests.engine.changes import Row, changes, integrate
 
 SCHEMA = pa.schema([
@@ -37,7 +45,7 @@ VALUES: list[st.SearchStrategy[Any]] = [
     st.sampled_from([None, "a", "b"]),
     st.sampled_from([None, -3, -1, 0, 2, 5, 2**40]),
     st.sampled_from([None, -1.5, -0.0, 0.0, 0.5, 2.0, math.inf, -math.inf, math.nan]),
-    st.sampled_from([None, "", "a", "ab", "b", "é"]),
+    st.sampled_from([None, "", "a", "ab", "b", "é", "Z", "a, b", "🙂x", "ß"]),
     st.sampled_from([None, True, False]),
     st.sampled_from([None, Decimal("-1.25"), Decimal("0.00"), Decimal("3.10"),
                      Decimal("99999999.99")]),
@@ -56,7 +64,10 @@ SIGNATURES: list[tuple[str, int | None, pa.DataType]] = [
     ("avg", VD, pa.decimal128(38, 6)),
     *[(f, c, SCHEMA.field(c).type) for f in ("min", "max") for c in (VI, VF, VS, VB, VD, WEND)],
     ("bool_and", VB, pa.bool_()), ("bool_or", VB, pa.bool_()),
+    ("string_agg", VS, pa.string()), ("string_agg", K2, pa.string()),
+    *[("array_agg", c, pa.list_(SCHEMA.field(c).type)) for c in (VS, VI, VF, VD, WEND)],
 ]
+SEPARATORS = [", ", "", ",", None, " → "]
 
 
 @st.composite
@@ -66,9 +77,14 @@ def calls_strategy(draw: st.DrawFn) -> list[AggregateCall]:
     for i, (function, argument, output_type) in enumerate(signatures):
         distinct = function not in ("count_star", "bool_and", "bool_or") and draw(st.booleans())
         filter = draw(st.sampled_from([None, FLAG]))
+        ordered: dict[str, Any] = {}
+        if function in ("string_agg", "array_agg"):
+            ordered["descending"] = draw(st.booleans())
+        if function == "string_agg":
+            ordered["separator"] = draw(st.sampled_from(SEPARATORS))
         calls.append(AggregateCall(function=function, argument=argument,
                                    output_type=output_type, name=f"a{i}",
-                                   distinct=distinct, filter=filter))
+                                   distinct=distinct, filter=filter, **ordered))
     return calls
 
 
@@ -81,6 +97,8 @@ def norm(value: Any) -> Any:
         return "NaN" if math.isnan(value) else value + 0.0
     if isinstance(value, datetime):
         return (value - EPOCH) // timedelta(microseconds=1)
+    if isinstance(value, list):
+        return tuple(norm(v) for v in value)
     return value
 
 
@@ -94,10 +112,38 @@ def order_key(value: Any) -> Any:
     return value
 
 
+def value_key(value: Any) -> Any:
+    """string_agg / array_agg order: strings by their UTF-8 bytes, NULLs last."""
+    if value is None:
+        return (1, 0)
+    return (0, value.encode() if isinstance(value, str) else order_key(value))
+
+
+def evaluate_ordered(call: AggregateCall, rows: list[tuple[Row, int]]) -> Any:
+    """string_agg (NULLs skipped) and array_agg (NULLs kept)."""
+    assert call.argument is not None
+    args = [(r[call.argument], m) for r, m in rows
+            if call.function == "array_agg" or r[call.argument] is not None]
+    if call.distinct:
+        firsts: dict[Any, Any] = {}
+        for value, _ in args:
+            firsts.setdefault(norm(value), value)
+        args = [(v, 1) for v in firsts.values()]
+    values = sorted((v for v, m in args for _ in range(m)), key=value_key,
+                    reverse=call.descending)
+    if not values:
+        return None
+    if call.function == "array_agg":
+        return values
+    return (call.separator or "").join(values)
+
+
 def evaluate(call: AggregateCall, members: list[tuple[Row, int]]) -> Any:
     rows = [(r, m) for r, m in members if call.filter is None or r[call.filter] is True]
     if call.function == "count_star":
         return sum(m for _, m in rows)
+    if call.function in ("string_agg", "array_agg"):
+        return evaluate_ordered(call, rows)
     assert call.argument is not None
     args = [(r[call.argument], m) for r, m in rows if r[call.argument] is not None]
     if call.distinct:
@@ -274,13 +320,15 @@ def call(function: str, argument: int | None, output_type: pa.DataType = INT64,
 
 
 def run(op: HashAggregate, *texts: str) -> list[Counter[Row]]:
-    """Feed each text as one epoch; the integrated output after each barrier."""
+    """Feed each text as one epoch; the integrated output after each barrier (lists
+    become tuples)."""
     integrated: Counter[Row] = Counter()
     states = []
     for epoch, text in enumerate(texts, start=1):
         if text.strip():
             op.on_chunk(changes(text, op.input_schema), 0)
-        integrate(op.on_barrier(Barrier(epoch, epoch)), integrated)
+        integrate(op.on_barrier(Barrier(epoch, epoch)), integrated,
+                  key=lambda row: tuple(tuple(v) if isinstance(v, list) else v for v in row))
         states.append(Counter(integrated))
     return states
 
@@ -443,3 +491,225 @@ def test_decimal_average_rounds_half_away_from_zero_and_rescales() -> None:
     too_big.on_chunk(changes(f"+ 1 {2**62}\n+ 1 {2**62}", S2), 0)
     with pytest.raises(NumericValueOutOfRange):
         too_big.on_barrier(Barrier(1, 1))
+
+
+# --- string_agg / array_agg -------------------------------------------------------------
+
+S3 = pa.schema([("k", pa.int64()), ("s", pa.string()), ("f", pa.bool_())])
+
+
+def test_string_agg_orders_repeats_filters_and_retracts() -> None:
+    calls = [call("string_agg", 1, pa.string(), separator=", "),
+             call("string_agg", 1, pa.string(), separator="|", descending=True,
+                  distinct=True),
+             call("string_agg", 1, pa.string(), separator=None, filter=2),
+             call("array_agg", 1, pa.list_(pa.string()), descending=True)]
+    op = HashAggregate(S3, [0], calls, pa.schema(
+        [("k", pa.int64())] + [(f"c{i}", c.output_type) for i, c in enumerate(calls)]))
+    states = run(op, """
+        + 1 b t
+        +2 1 a f
+        + 1 . t
+        + 2 é t
+        + 2 Z t
+        + 1 c f
+    """, """
+        - 1 a f
+        - 2 Z t
+    """, """
+        - 1 b t
+        - 1 a f
+        - 1 c f
+        + 3 . t
+    """)
+    assert states[0] == Counter({  # DESC puts array_agg's NULLs first, as PostgreSQL does
+        (1, "a, a, b, c", "c|b|a", "b", (None, "c", "b", "a", "a")): 1,
+        (2, "Z, é", "é|Z", "Zé", ("é", "Z")): 1})
+    assert states[1] == Counter({
+        (1, "a, b, c", "c|b|a", "b", (None, "c", "b", "a")): 1,
+        (2, "é", "é", "é", ("é",)): 1})
+    assert states[2] == Counter({
+        (1, None, None, None, (None,)): 1, (2, "é", "é", "é", ("é",)): 1,
+        (3, None, None, None, (None,)): 1})
+
+
+def test_string_agg_global_starts_null_and_returns_to_null() -> None:
+    op = HashAggregate(S3, [], [call("string_agg", 1, pa.string(), separator="-")],
+                       pa.schema([("s", pa.string())]))
+    states = run(op, "", "+ 1 x t\n+ 1 . t\n+ 1 t t\n+2 9 t t", "- 1 x t\n-2 9 t t\n- 1 t t")
+    assert states == [Counter({(None,): 1}), Counter({("t-t-t-x",): 1}),
+                      Counter({(None,): 1})]
+
+
+def test_string_agg_emits_nothing_when_only_the_pieces_change() -> None:
+    """["a,b"] and ["a", "b"] join to the same string: the row stays; the content of
+    its sequence is replaced under the same id."""
+    op = HashAggregate(S3, [0], [call("string_agg", 1, pa.string(), separator=",")],
+                       pa.schema([("k", pa.int64()), ("s", pa.string())]))
+    assert len(op.on_chunk(changes("+ 1 a,b t", S3), 0)) == 0
+    assert len(op.on_barrier(Barrier(1, 1))) == 1
+    op.on_chunk(changes("- 1 a,b t\n+ 1 a t\n+ 1 b t", S3), 0)
+    assert op.on_barrier(Barrier(2, 2)) == []
+    op.on_chunk(changes("+ 1 a t", S3), 0)
+    out = op.on_barrier(Barrier(3, 3))
+    assert integrate(out) == Counter({(1, "a,b"): -1, (1, "a,a,b"): 1})
+
+
+@pytest.mark.parametrize("distinct", [False, True])
+@pytest.mark.parametrize("descending", [False, True])
+def test_string_agg_and_array_agg_over_large_groups(distinct: bool, descending: bool) -> None:
+    """Thousands of values a group, retractions epoch after epoch, against sorted plain
+    lists: merged into the stored sequences at each barrier (EMIT CHANGES), and sorted
+    whole (the merge sort's runs and merges) when the window closes."""
+    rng = np.random.default_rng(7)
+    schema = pa.schema([("k", pa.int64()), ("s", pa.string()), ("v", pa.int64()),
+                        ("w", pa.int64())])
+    opts = {"distinct": distinct, "descending": descending}
+    calls = [call("string_agg", 1, pa.string(), separator=";", **opts),
+             call("array_agg", 2, pa.list_(pa.int64()), **opts)]
+    op = HashAggregate(schema, [0], calls, pa.schema(
+        [("k", pa.int64()), ("s", pa.string()), ("a", pa.list_(pa.int64()))]))
+    closing = HashAggregate(schema, [3, 0], calls, pa.schema(
+        [("w", pa.int64()), ("k", pa.int64()), ("s", pa.string()),
+         ("a", pa.list_(pa.int64()))]), close_column=0)
+    alphabet = ["", "a", "b", "é", "Ω", "z", "🙂", "A"]
+    present: Counter[tuple[int, int]] = Counter()
+    integrated: Counter[Row] = Counter()
+
+    def text(i: int) -> str:
+        return "".join(alphabet[(i >> (3 * j)) % 8] for j in range(i % 4 + 1))
+
+    for epoch in range(6):
+        entries = [(int(rng.integers(0, 3)), int(rng.integers(0, 2000)), 1)
+                   for _ in range(3000 if epoch == 0 else 300)]
+        for g in range(3):
+            live = sorted(v for (k, v), m in present.items() if k == g and m > 0)
+            entries += [(g, v, -1) for v in live[::9]]
+        for g, v, w in entries:
+            present[(g, v)] += w
+        batch = pa.RecordBatch.from_arrays(
+            [pa.array([e[0] for e in entries], pa.int64()),
+             pa.array([text(e[1]) for e in entries], pa.string()),
+             pa.array([e[1] - 1000 for e in entries], pa.int64()),
+             pa.array([7] * len(entries), pa.int64())], schema=schema)
+        weights = np.array([e[2] for e in entries], np.int64)
+        op.on_chunk(Chunk(batch, weights), 0)
+        closing.on_chunk(Chunk(batch, weights), 0)
+        integrate(op.on_barrier(Barrier(epoch + 1, epoch + 1)), integrated, key=norm_row)
+        expected: Counter[Row] = Counter()
+        for g in range(3):
+            counted = [(v, m) for (k, v), m in present.items() if k == g and m > 0]
+            texts = [text(v) for v, m in counted for _ in range(1 if distinct else m)]
+            if distinct:
+                texts = list(dict.fromkeys(texts))
+            numbers = [v - 1000 for v, m in counted for _ in range(1 if distinct else m)]
+            expected[(g, ";".join(sorted(texts, key=str.encode, reverse=descending)),
+                      tuple(sorted(numbers, reverse=descending)))] += 1
+        assert integrated == expected
+    final = integrate(closing.on_watermark(Watermark(7), 0), key=norm_row)
+    assert final == Counter({(7, *row): 1 for row in expected})
+
+
+def test_string_agg_emits_each_window_once_when_it_closes() -> None:
+    schema = pa.schema([("w", pa.timestamp("us")), ("s", pa.string()), ("f", pa.bool_())])
+    calls = [call("string_agg", 1, pa.string(), separator="/", descending=True),
+             call("string_agg", 1, pa.string(), separator="", distinct=True, filter=2)]
+    op = HashAggregate(schema, [0], calls, pa.schema(
+        [("w", pa.timestamp("us")), ("a", pa.string()), ("b", pa.string())]), close_column=0)
+    op.on_chunk(changes("+ 10 b t\n+ 10 a f\n+2 10 c t\n+ 20 x t\n- 10 c t", schema), 0)
+    assert op.on_barrier(Barrier(1, 1)) == []
+    out = op.on_watermark(Watermark(10), 0)
+    assert [m.batch.to_pylist() for m in out if isinstance(m, Chunk)] == [
+        [{"w": datetime(1970, 1, 1, 0, 0, 0, 10), "a": "c/b/a", "b": "bc"}]]
+    op.on_chunk(changes("+ 20 y f\n+ 30 z t", schema), 0)
+    out = op.on_watermark(Watermark(30), 0)
+    assert integrate(out) == Counter({(datetime(1970, 1, 1, 0, 0, 0, 20), "y/x", "x"): 1,
+                                      (datetime(1970, 1, 1, 0, 0, 0, 30), "z", "z"): 1})
+    assert op.groups == 0
+
+
+def test_sequence_store_reuses_its_space_under_churn() -> None:
+    op = HashAggregate(S3, [0], [call("string_agg", 1, pa.string(), separator=",")],
+                       pa.schema([("k", pa.int64()), ("s", pa.string())]))
+    keys = np.arange(200, dtype=np.int64)
+    integrated: Counter[Row] = Counter()
+    for epoch in range(60):
+        values = pa.array([f"v{epoch}"] * 200)
+        flags = pa.array([True] * 200)
+        batch = pa.RecordBatch.from_arrays([pa.array(keys), values, flags], schema=S3)
+        op.on_chunk(Chunk(batch), 0)
+        if epoch:
+            old = pa.array([f"v{epoch - 1}"] * 200)
+            op.on_chunk(Chunk(pa.RecordBatch.from_arrays([pa.array(keys), old, flags],
+                                                         schema=S3),
+                              np.full(200, -1, np.int64)), 0)
+        integrate(op.on_barrier(Barrier(epoch + 1, epoch + 1)), integrated)
+    assert integrated == Counter({(k, "v59"): 1 for k in range(200)})
+    acc = op.accumulators[0]
+    assert isinstance(acc, SequenceAccumulator)
+    assert len(acc.store) <= 400  # the current ids, and the ones retired last epoch
+    assert acc.store.pool.shape[0] <= 4096
+
+
+# --- the planner's mapping --------------------------------------------------------------
+
+TABLE = pa.schema([("k", pa.int64()), ("s", pa.string()), ("n", pa.int64())])
+
+
+class Collect(Operator):
+    name = "collect"
+
+    def __init__(self, schema: pa.Schema) -> None:
+        super().__init__(schema)
+        self.messages: list[Message] = []
+
+    def on_chunk(self, chunk: Chunk, port: int) -> list[Message]:
+        self.messages.append(chunk)
+        return []
+
+
+def plan(sql: str) -> tuple[Node, Collect, list[AggregateCall]]:
+    relation = Relation("table", 1, "t", TABLE, append_only=False)
+    planner = Planner(lambda table: relation)
+    result = planner.plan(sqlglot.parse_one(sql, dialect=Laminar))
+    out = Collect(result.output.schema)
+    result.output.node.connect(Node(out, "collect"))
+    aggregates = [n.operator for n in result.nodes if isinstance(n.operator, HashAggregate)]
+    return result.inputs[0].node, out, aggregates[0].calls
+
+
+def test_planner_maps_string_agg_with_separator_and_order() -> None:
+    entry, out, calls = plan(
+        "SELECT k, string_agg(s, ', ' ORDER BY s DESC) AS names FROM t GROUP BY k")
+    assert [(c.function, c.separator, c.descending, c.distinct) for c in calls] == [
+        ("string_agg", ", ", True, False)]
+    push(entry, changes("+ 1 b 0\n+ 1 a 0\n+ 1 c 0\n+ 2 x 0\n+ 2 . 0", TABLE))
+    push(entry, Barrier(1, 1))
+    push(entry, changes("- 1 c 0", TABLE))
+    push(entry, Barrier(2, 2))
+    assert integrate(out.messages) == Counter({(1, "b, a"): 1, (2, "x"): 1})
+    _, _, calls = plan("SELECT string_agg(DISTINCT t.s, NULL ORDER BY s) FILTER "
+                       "(WHERE n > 0), string_agg(s, 'a' || 'b') FROM t")
+    assert [(c.separator, c.descending, c.distinct, c.filter is not None) for c in calls] == [
+        (None, False, True, True), ("ab", False, False, False)]
+
+
+@pytest.mark.parametrize(("sql", "error", "named"), [
+    ("SELECT string_agg(s, ',' ORDER BY n) FROM t", FeatureNotSupported, "ordered by n"),
+    ("SELECT string_agg(s, ',' ORDER BY s, n) FROM t", FeatureNotSupported, "ordered by n"),
+    ("SELECT string_agg(s, s) FROM t", FeatureNotSupported, "non-constant separator"),
+    ("SELECT string_agg(DISTINCT s, ',' ORDER BY n) FROM t", FeatureNotSupported,
+     "DISTINCT"),
+    ("SELECT sum(n ORDER BY n) FROM t", FeatureNotSupported, "ORDER BY in sum"),
+    ("SELECT array_agg(n) FROM t", FeatureNotSupported, "array_agg"),
+    ("SELECT string_agg(n, ',') FROM t", UndefinedFunction, "string_agg(bigint, text)"),
+    ("SELECT string_agg(s, 1) FROM t", UndefinedFunction, "string_agg(text, integer)"),
+    ("SELECT string_agg(s) FROM t", UndefinedFunction, "one argument"),
+])
+def test_planner_refuses_string_agg_it_cannot_answer(sql: str, error: type[Exception],
+                                                     named: str) -> None:
+    with pytest.raises(error) as caught:
+        plan(sql)
+    assert named in str(caught.value)
+    if error is FeatureNotSupported:
+        assert getattr(caught.value, "sqlstate", None) == "0A000"
