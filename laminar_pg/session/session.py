@@ -798,6 +798,10 @@ class PgSession:
             return Description(prepared.param_oids, _EXPLAIN_COLUMNS)
         if isinstance(tree, ast.ShowObjects):
             return Description(prepared.param_oids, _SHOW_OBJECTS_COLUMNS)
+        if isinstance(tree, ast.ShowCreate):
+            return Description(prepared.param_oids, streaming_ddl.SHOW_CREATE_COLUMNS)
+        if isinstance(tree, ast.ShowColumns):
+            return Description(prepared.param_oids, streaming_ddl.SHOW_COLUMNS_COLUMNS)
         return Description(prepared.param_oids, None)
 
     # ---------------------------------------------------------------- utility statements
@@ -1301,6 +1305,8 @@ _HANDLERS: dict[type, Any] = {
     ast.CreateSink: streaming_ddl.create_sink,
     ast.DropObject: streaming_ddl.drop_objects,
     ast.FlushStatement: streaming_ddl.flush,
+    ast.ShowCreate: streaming_ddl.show_create,
+    ast.ShowColumns: streaming_ddl.show_columns,
     ast.Listen: PgSession._refuse,
     ast.Unlisten: PgSession._refuse,
     ast.Notify: PgSession._refuse,

@@ -16,6 +16,7 @@ from sqlglot import exp
 
 from laminar_pg import errcodes
 from laminar_pg.catalog.objects import CatalogObject
+from laminar_pg.engine.expr import pg_type_name
 from laminar_pg.errors import error_for
 from laminar_pg.session import tables
 from laminar_pg.session.streaming import (
@@ -29,9 +30,9 @@ from laminar_pg.session.streaming import (
     wait,
 )
 from laminar_pg.sql import ast
-from laminar_pg.sql.dialect import Laminar
+from laminar_pg.sql.dialect import Laminar, quote_name
 from laminar_pg.sql.planner import Planner
-from laminar_pg.wire.session import CommandResult
+from laminar_pg.wire.session import Column, CommandResult, RowsResult
 
 if TYPE_CHECKING:
     from laminar_pg.session.session import PgSession
@@ -350,3 +351,73 @@ async def flush(session: PgSession, tree: ast.FlushStatement, params: Any) -> Co
     return CommandResult("FLUSH")
 
 
+
+
+SHOW_CREATE_COLUMNS = (Column("name", 25), Column("create_sql", 25))
+SHOW_COLUMNS_COLUMNS = (Column("name", 25), Column("nullable", 16), Column("type", 25))
+
+
+async def show_create(session: PgSession, tree: ast.ShowCreate, params: Any) -> RowsResult:
+    """SHOW CREATE {SOURCE|STREAM|MATERIALIZED VIEW|SINK|TABLE|VIEW} name: the definition
+    (streaming objects as logged, names qualified; tables and views as the engine keeps
+    them)."""
+    kind = str(tree.args["kind"]).lower()
+    table = tree.this
+    catalog = session._catalog()
+    path = session.search_path()
+    if kind in STREAMING_KINDS:
+        item = session.db.streaming.find(catalog, table, path, (kind,))
+        if item is None:
+            raise errcodes.UndefinedTable(f'{kind} "{table.name}" does not exist')
+        name, sql = f"{item.obj.schema}.{item.obj.name}", item.definition
+    else:
+        schemas = [table.db] if table.db else path
+        function = "duckdb_tables()" if kind == "table" else "duckdb_views()"
+        column = "table_name" if kind == "table" else "view_name"
+        found = None
+        duck = session._describe_engine()
+        for schema in schemas:
+            rows = duck.execute(f"SELECT schema_name, sql FROM {function} WHERE schema_name = $1 "
+                                f"AND {column} = $2 AND NOT internal", [schema, table.name]
+                                ).fetchall()
+            if rows:
+                found = rows[0]
+                break
+        if found is None or (kind == "view" and found[1] and "__laminar_mv_" in found[1]):
+            raise errcodes.UndefinedTable(f'{kind} "{table.name}" does not exist')
+        name, sql = f"{found[0]}.{table.name}", found[1]
+    data = pa.table({"name": pa.array([name]), "create_sql": pa.array([sql])})
+    return RowsResult(SHOW_CREATE_COLUMNS, _many(data.to_batches()), tag_override="SHOW")
+
+
+async def show_columns(session: PgSession, tree: ast.ShowColumns, params: Any) -> RowsResult:
+    """SHOW COLUMNS FROM name: every column of a table, view, source or stream."""
+    table = tree.this
+    streaming = session.db.streaming
+    item = streaming.find(session._catalog(), table, session.search_path(),
+                          ("source", "stream", "materialized view"))
+    if item is not None:
+        names = [f.name for f in item.schema]
+        nullable = [f.nullable for f in item.schema]
+        types = [pg_type_name(f.type) for f in item.schema]
+    else:
+        duck = session._describe_engine()
+        session._prepare_engine(duck)
+        qualified = ".".join(quote_name(p) for p in (table.db, table.name) if p)
+        try:
+            described = duck.execute(f"DESCRIBE {qualified}").fetchall()
+        except Exception:
+            raise errcodes.UndefinedTable(
+                f'relation "{table.sql("postgres")}" does not exist') from None
+        names = [r[0] for r in described]
+        nullable = [r[2] != "NO" for r in described]
+        types = [str(r[1]).lower() for r in described]
+    data = pa.table({"name": pa.array(names, pa.string()),
+                     "nullable": pa.array(nullable, pa.bool_()),
+                     "type": pa.array(types, pa.string())})
+    return RowsResult(SHOW_COLUMNS_COLUMNS, _many(data.to_batches()), tag_override="SHOW")
+
+
+async def _many(batches: list[pa.RecordBatch]) -> Any:
+    for batch in batches:
+        yield batch

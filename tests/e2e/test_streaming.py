@@ -513,3 +513,24 @@ def test_session_windows_emit_on_close_equal_emit_changes(conn: psycopg.Connecti
         conn.execute(f"CREATE TABLE {t} (k int, ts timestamp)")
         conn.execute(f"CREATE MATERIALIZED VIEW {unique('v')} AS SELECT k, count(*) FROM {t} "
                      f"GROUP BY k, SESSION(ts, INTERVAL '1' SECOND)")
+
+
+def test_show_create_and_columns(conn: psycopg.Connection[Any]) -> None:
+    t, v, src = unique("t"), unique("v"), unique("src")
+    conn.execute(f"CREATE TABLE {t} (a int NOT NULL, b text)")
+    conn.execute(f"CREATE MATERIALIZED VIEW {v} AS SELECT a, count(*) AS n FROM {t} GROUP BY a")
+    conn.execute(f"CREATE SOURCE {src} (auction bigint, date_time timestamp) "
+                 f"WITH (connector = 'nexmark', nexmark.table = 'bid')")
+    for prepare in (False, True):
+        row = conn.execute(f"SHOW CREATE MATERIALIZED VIEW {v}", prepare=prepare).fetchone()
+        assert row is not None and row[0] == f"public.{v}"
+        assert row[1].startswith(f"CREATE MATERIALIZED VIEW {v} AS SELECT a, COUNT(*) AS n "
+                                 f"FROM public.{t}")  # names as resolved at CREATE
+        columns = conn.execute(f"SHOW COLUMNS FROM {v}", prepare=prepare).fetchall()
+        assert [(c[0], c[2]) for c in columns] == [("a", "integer"), ("n", "bigint")]
+    assert conn.execute(f"SHOW COLUMNS FROM {src}").fetchall() == [
+        ("auction", True, "bigint"), ("date_time", True, "timestamp without time zone")]
+    created = conn.execute(f"SHOW CREATE SOURCE {src}").fetchone()
+    assert created is not None and "connector = 'nexmark'" in created[1]
+    with pytest.raises(errors.UndefinedTable):
+        conn.execute(f"SHOW CREATE SOURCE {v}")
