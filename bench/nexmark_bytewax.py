@@ -117,6 +117,15 @@ def build_flow(query: str, events: int, gap: str, batch_events: int, wait: float
                   worker_count: int) -> StatelessSinkPartition[Any]:
             return self.partition()
 
+    def thousandths(price: pa.Array) -> pa.Array:
+        """price * 0.908 as decimal128(38, 3): the unscaled 128-bit integers price * 908."""
+        unscaled = price.to_numpy(zero_copy_only=False).astype(np.int64) * 908
+        words = np.empty((len(unscaled), 2), dtype=np.int64)
+        words[:, 0] = unscaled
+        words[:, 1] = np.where(unscaled < 0, -1, 0)
+        return pa.Array.from_buffers(pa.decimal128(38, 3), len(unscaled),
+                                     [None, pa.py_buffer(words.tobytes())])
+
     flow = Dataflow(f"nexmark_{query}")
     bids = op.input("bids", flow, BidSource())
     if query in ("q0", "q1", "q2"):
@@ -124,8 +133,8 @@ def build_flow(query: str, events: int, gap: str, batch_events: int, wait: float
             "q0": lambda b: b.select(["auction", "bidder", "price", "date_time"]),
             "q1": lambda b: pa.RecordBatch.from_arrays(
                 [b.column("auction"), b.column("bidder"),
-                 # 0.908 * price as the sink checksums a numeric: (price * 908) * 10^-3
-                 pc.multiply(pc.multiply(b.column("price"), 908).cast(pa.float64()), 1e-3),
+                 # 0.908 * price, a numeric of scale 3 (the sink checksums its exact value)
+                 thousandths(b.column("price")),
                  b.column("date_time")],
                 names=["auction", "bidder", "price", "date_time"]),
             "q2": lambda b: b.filter(pc.is_in(b.column("auction"), value_set=Q2_AUCTIONS))
