@@ -101,6 +101,12 @@ class Runtime:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
+    def running(self) -> bool:
+        """Whether queued work will still be done: started and alive, or not started yet."""
+        if self._stopping:
+            return False
+        return self._thread.is_alive() or self._thread.ident is None
+
     def call(self, fn: Callable[[], Any]) -> Future[Any]:
         """Run `fn` on the pipeline thread, in order with every other command."""
         future: Future[Any] = Future()

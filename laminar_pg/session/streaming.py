@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -50,6 +51,7 @@ log = structlog.get_logger("laminar_pg.streaming")
 
 STREAMING_KINDS = ("source", "stream", "materialized view", "sink")
 VIEW_RELATION_PREFIX = "__laminar_mv_"
+MAX_PENDING_ROWS = 1_000_000
 WEIGHT = "_laminar_weight"
 
 
@@ -82,6 +84,10 @@ class Streaming:
         self.workers = workers
         self.objects: dict[int, StreamingObject] = {}
         self.tables_read: set[int] = set()  # oids of tables some dataflow reads
+        # Committed table rows queued for the pipeline: writers wait while there are more
+        # than MAX_PENDING_ROWS (backpressure: a slow view slows the tables it reads).
+        self.pending_rows = 0
+        self._pending_lock = threading.Lock()
         # per engine connection: oid -> the version registered on it
         self._registered: dict[int, dict[int, pa.Table]] = {}
 
@@ -307,8 +313,18 @@ class Streaming:
         if not changes:
             return
         runtime = self.runtime
+        rows = sum(op.batch.num_rows for op in changes)
+        with self._pending_lock:
+            self.pending_rows += rows
 
         def apply() -> None:
+            try:
+                deliver()
+            finally:
+                with self._pending_lock:
+                    self.pending_rows -= rows
+
+        def deliver() -> None:
             for op in changes:
                 batch = op.batch
                 weights = batch.column(batch.num_columns - 1).to_numpy().astype(np.int64)
@@ -318,6 +334,12 @@ class Streaming:
                         runtime.deliver(flow, node, chunk)
 
         runtime.feed(apply)
+
+    async def wait_for_room(self) -> None:
+        """Before a commit is acknowledged: wait while the pipeline is more than
+        MAX_PENDING_ROWS committed rows behind (the commit itself is durable already)."""
+        while (self.pending_rows > MAX_PENDING_ROWS and self.runtime.running()):
+            await asyncio.sleep(0.002)
 
     # ------------------------------------------------------------ reading views
 

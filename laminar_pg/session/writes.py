@@ -144,6 +144,7 @@ class Writes:
             except Exception as exc:
                 _panic(exc)
             self.db.applied_lsn = max(self.db.applied_lsn, lsn)
+            await self.db.streaming.wait_for_room()
 
     async def _rollback_quietly(self, state: tables.WriteState) -> None:
         try:
