@@ -1057,6 +1057,10 @@ class PgSession:
     async def _explain(self, tree: ast.Explain, params: Sequence[Any]) -> Result:
         """The engine's plan of a query, one line a row in the column "QUERY PLAN"."""
         inner = tree.this
+        if isinstance(inner, (ast.CreateMaterializedView, ast.CreateStream, ast.CreateSink)):
+            plan_lines = streaming_ddl.explain_streaming(self, inner)
+            table = pa.table({"QUERY PLAN": pa.array(plan_lines, pa.string())})
+            return RowsResult(_EXPLAIN_COLUMNS, _many(table.to_batches()), tag_override="EXPLAIN")
         if not isinstance(inner, QUERY_TYPES):
             raise errcodes.FeatureNotSupported(
                 f"EXPLAIN of {_statement_name(inner)} is not supported yet",

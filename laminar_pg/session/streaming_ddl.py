@@ -421,3 +421,42 @@ async def show_columns(session: PgSession, tree: ast.ShowColumns, params: Any) -
 async def _many(batches: list[pa.RecordBatch]) -> Any:
     for batch in batches:
         yield batch
+
+
+def explain_streaming(session: PgSession, tree: ast.LaminarStatement) -> list[str]:
+    """EXPLAIN CREATE MATERIALIZED VIEW | STREAM | SINK: the dataflow the planner would
+    build, output first, each operator over its inputs, with the columns it emits."""
+    from types import SimpleNamespace
+
+    tree = tree.copy()  # the resolver qualifies names in place
+    state = SimpleNamespace(catalog=session._catalog(), search_path=session.search_path(),
+                            duck=session._describe_engine())
+    planner = Planner(make_resolver(session.db.streaming, state))
+    if isinstance(tree, ast.CreateMaterializedView):
+        planner.emit_on_close = tree.args.get("emit") == "window_close"
+        query = tree.expression
+        top = "materialize"
+    elif isinstance(tree, ast.CreateSink):
+        query = sink_query(tree)
+        top = f"sink ({tree.options_dict.get('connector')})"
+    else:
+        query = tree.expression
+        top = "stream"
+    result = planner.plan(query)
+    inputs: dict[int, list[Any]] = {}
+    for node in result.nodes:
+        for target, _ in node.downstream:
+            inputs.setdefault(id(target), []).append(node)
+    lines = [f"{top} ({', '.join(result.names)})"]
+
+    def show(node: Any, depth: int) -> None:
+        columns = ", ".join(node.operator.schema.names)
+        closing = (" [emit on window close]"
+                   if getattr(node.operator, "close_column", None) is not None
+                   or getattr(node.operator, "emit_final", False) else "")
+        lines.append(f"{'  ' * depth}-> {node.label} ({columns}){closing}")
+        for upstream in inputs.get(id(node), []):
+            show(upstream, depth + 1)
+
+    show(result.output.node, 1)
+    return lines

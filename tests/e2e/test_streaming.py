@@ -534,3 +534,24 @@ def test_show_create_and_columns(conn: psycopg.Connection[Any]) -> None:
     assert created is not None and "connector = 'nexmark'" in created[1]
     with pytest.raises(errors.UndefinedTable):
         conn.execute(f"SHOW CREATE SOURCE {v}")
+
+
+def test_explain_create_shows_the_dataflow_and_creates_nothing(
+        conn: psycopg.Connection[Any]) -> None:
+    bid, v = unique("bid"), unique("v")
+    conn.execute(f"CREATE SOURCE {bid} (auction bigint, price bigint, date_time timestamp, "
+                 f"WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND) WITH "
+                 f"(connector = 'nexmark', nexmark.table = 'bid')")
+    sql = (f"EXPLAIN CREATE MATERIALIZED VIEW {v} AS SELECT auction, count(*) AS n "
+           f"FROM TUMBLE({bid}, date_time, INTERVAL '10' SECOND) WHERE price > 10 "
+           f"GROUP BY auction, window_start EMIT ON WINDOW CLOSE")
+    for prepare in (False, True):
+        lines = [r[0] for r in conn.execute(sql, prepare=prepare).fetchall()]
+        assert lines[0] == "materialize (auction, n)"
+        assert [line.strip().split(" (")[0] for line in lines[1:]] == [
+            "-> project", "-> hash_aggregate", "-> project", "-> filter", "-> window_assign",
+            f"-> source {bid}"]
+        assert "[emit on window close]" in lines[2]
+        assert lines[-1].endswith("(auction, price, date_time)")  # the columns it reads
+    with pytest.raises(errors.UndefinedTable):
+        conn.execute(f"SELECT * FROM {v}")
