@@ -200,7 +200,7 @@ def columns_read(query: Query) -> set[str] | None:
     select = sqlglot.parse_one(query.select_sql, dialect=Laminar)
     used = set()
     for node in select.walk():
-        if isinstance(node, sqlglot.exp.Star):
+        if isinstance(node, sqlglot.exp.Star) and not isinstance(node.parent, sqlglot.exp.Count):
             return None
         if isinstance(node, sqlglot.exp.Column):
             used.add(node.name)

@@ -546,8 +546,8 @@ def _columns_used(select: exp.Select) -> set[str] | None:
     reads them all (`*`, `t.*`)."""
     used: set[str] = set()
     for node in select.walk():
-        if isinstance(node, exp.Star):
-            return None
+        if isinstance(node, exp.Star) and not isinstance(node.parent, exp.Count):
+            return None  # SELECT *; count(*) reads no column
         if isinstance(node, exp.Column):
             if isinstance(node.this, exp.Star):
                 return None

@@ -555,3 +555,21 @@ def test_explain_create_shows_the_dataflow_and_creates_nothing(
         assert lines[-1].endswith("(auction, price, date_time)")  # the columns it reads
     with pytest.raises(errors.UndefinedTable):
         conn.execute(f"SELECT * FROM {v}")
+
+
+def test_sources_generate_only_the_columns_a_view_reads(conn: psycopg.Connection[Any]) -> None:
+    bid = unique("bid")
+    conn.execute(f"CREATE SOURCE {bid} (auction bigint, bidder bigint, price bigint, "
+                 f"channel varchar, url varchar, date_time timestamp, extra varchar, "
+                 f"WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND) "
+                 f"WITH (connector = 'nexmark', nexmark.table = 'bid')")
+    cases = {
+        f"SELECT channel, count(*) AS n, count(DISTINCT bidder) AS b FROM {bid} GROUP BY channel":
+            "(bidder, channel, date_time)",  # count(*) reads no column; the watermark's does
+        f"SELECT * FROM {bid}": "(auction, bidder, price, channel, url, date_time, extra)",
+        f"SELECT {bid}.price FROM {bid} WHERE auction > 3": "(auction, price, date_time)",
+    }
+    for query, columns in cases.items():
+        lines = conn.execute(f"EXPLAIN CREATE MATERIALIZED VIEW {unique('v')} AS {query}"
+                             ).fetchall()
+        assert lines[-1][0].strip() == f"-> source {bid} {columns}", lines
