@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from laminar_pg.engine.messages import Barrier, Chunk, Message, Watermark
+from laminar_pg.engine.messages import Chunk, Message, Watermark
 from laminar_pg.engine.operator import Operator
 
 
@@ -95,6 +95,3 @@ def _run(node: Node, message: Message, port: int) -> list[Message]:
                              getattr(exc, "sqlstate", "XX000")) from exc
     finally:
         node.busy_ns += time.perf_counter_ns() - started
-
-def barrier_message(epoch: int, timestamp_ms: int) -> Barrier:
-    return Barrier(epoch, timestamp_ms)

@@ -141,6 +141,22 @@ class Streaming:
         return StreamingObject(obj, definition, tree, schema, set(), time_column, delay,
                                options)
 
+    def define_stream(self, tree: Any, obj: CatalogObject, resolve: Any) -> StreamingObject:
+        """A stream's query, planned to refuse what cannot stream (a query that can
+        retract) and to learn its columns; views plan it again, inlined."""
+        result = Planner(resolve).plan(tree.args["expression"])
+        if not result.output.append_only:
+            raise errcodes.FeatureNotSupported(
+                "a stream must be append-only, and this query can retract rows",
+                hint="Use CREATE MATERIALIZED VIEW for aggregates without EMIT ON WINDOW CLOSE "
+                     "and for queries over tables.")
+        schema = pa.schema([pa.field(n, f.type)
+                            for n, f in zip(result.names, result.output.schema, strict=True)])
+        time_name = (result.names[result.output.time_column]
+                     if result.output.time_column is not None else None)
+        return StreamingObject(obj, tree.sql(dialect=Laminar), tree, schema, result.depends_on,
+                               time_name)
+
     def relation(self, item: StreamingObject, catalog_schema: pa.Schema | None = None) -> Relation:
         if item.kind == "source":
             tree = item.tree
@@ -490,14 +506,8 @@ def recover_streaming(db: Any, duck: Any, ops: list[DdlOp]) -> None:
                 assert isinstance(tree, ast.CreateSource)
                 streaming.objects[oid] = streaming.define_source(tree, obj)
             elif obj.kind == "stream":
-                planner = Planner(make_resolver(streaming, state))
-                result = planner.plan(tree.args["expression"].copy())
-                out = pa.schema([pa.field(n, f.type) for n, f in
-                                 zip(result.names, result.output.schema, strict=True)])
-                time_name = (result.names[result.output.time_column]
-                             if result.output.time_column is not None else None)
-                streaming.objects[oid] = StreamingObject(obj, op.sql, tree, out,
-                                                         result.depends_on, time_name)
+                streaming.objects[oid] = streaming.define_stream(
+                    tree, obj, make_resolver(streaming, state))
             elif obj.kind == "materialized view":
                 flow, out, depends, snapshots = streaming.plan_view(
                     tree.args["expression"], tree.args.get("emit"),

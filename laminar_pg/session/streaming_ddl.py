@@ -9,6 +9,8 @@ initial contents, when CREATE returns.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -68,114 +70,100 @@ def _exists(session: PgSession, state: WriteState, schema: str, name: str) -> bo
     return bool(found)
 
 
-async def create_source(session: PgSession, tree: ast.CreateSource, params: Any) -> CommandResult:
-    _refuse_in_block(session, "CREATE SOURCE")
-    streaming = session.db.streaming
+Undo = Callable[[], None]
+
+
+async def _create(session: PgSession, tree: ast.LaminarStatement, tag: str, kind: str,
+                  build: Callable[[WriteState, CatalogObject], Awaitable[Undo | None]],
+                  ) -> CommandResult:
+    """The frame every streaming CREATE shares: on its own (25001 in a block), under the
+    writer lock, IF NOT EXISTS, a fresh OID; `build` defines, logs and installs the
+    object and returns how to take it out of the runtime if the commit fails."""
+    _refuse_in_block(session, tag)
     state = await session.writes.begin()
+    undo: Undo | None = None
     try:
         state.ensure_begun()
         schema, name = _target(state, tree.this)
         if _exists(session, state, schema, name):
-            if tree.args.get("exists"):
-                session.notice(f'relation "{name}" already exists, skipping', "42P07")
-                return CommandResult("CREATE SOURCE")
-            raise errcodes.DuplicateTable(f'relation "{name}" already exists')
-        oid = state.catalog.allocate_oid()
-        obj = CatalogObject(oid, "source", schema, name)
-        item = streaming.define_source(tree, obj)
-        state.ddl(item.definition, oid, f"source:{schema}.{name}")
-        streaming.objects[oid] = item
-    except BaseException:
-        await session.writes.finish(commit=False)
-        raise
-    try:
+            if not tree.args.get("exists"):
+                raise errcodes.DuplicateTable(f'relation "{name}" already exists')
+            session.notice(f'relation "{name}" already exists, skipping', "42P07")
+            await session.writes.finish(commit=False)
+            return CommandResult(tag)
+        obj = CatalogObject(state.catalog.allocate_oid(), kind, schema, name)
+        undo = await build(state, obj)
         await session.writes.finish(commit=True)
     except BaseException:
-        streaming.objects.pop(oid, None)
+        if undo is not None:
+            undo()
+        await session.writes.finish(commit=False)
         raise
-    return CommandResult("CREATE SOURCE")
+    return CommandResult(tag)
+
+
+def _forget(session: PgSession, oid: int, running: bool) -> Undo:
+    """Take a created object back out (of the runtime too when it has a dataflow)."""
+    streaming = session.db.streaming
+
+    def undo() -> None:
+        streaming.objects.pop(oid, None)
+        if running:
+            streaming.runtime.call(functools.partial(streaming.runtime.remove, oid))
+
+    return undo
+
+
+async def create_source(session: PgSession, tree: ast.CreateSource, params: Any) -> CommandResult:
+    async def build(state: WriteState, obj: CatalogObject) -> Undo:
+        item = session.db.streaming.define_source(tree, obj)
+        state.ddl(item.definition, obj.oid, obj.key)
+        session.db.streaming.objects[obj.oid] = item
+        return _forget(session, obj.oid, running=False)
+
+    return await _create(session, tree, "CREATE SOURCE", "source", build)
 
 
 async def create_stream(session: PgSession, tree: ast.CreateStream, params: Any) -> CommandResult:
     """A stream is a named query: planned now (to refuse what cannot stream), inlined into
     every view that reads it."""
-    _refuse_in_block(session, "CREATE STREAM")
-    streaming = session.db.streaming
-    state = await session.writes.begin()
-    try:
-        state.ensure_begun()
-        schema, name = _target(state, tree.this)
-        if _exists(session, state, schema, name):
-            if tree.args.get("exists"):
-                session.notice(f'relation "{name}" already exists, skipping', "42P07")
-                await session.writes.finish(commit=False)
-                return CommandResult("CREATE STREAM")
-            raise errcodes.DuplicateTable(f'relation "{name}" already exists')
-        planner = Planner(make_resolver(session.db.streaming, state))
-        result = planner.plan(tree.expression)
-        if not result.output.append_only:
-            raise errcodes.FeatureNotSupported(
-                "a stream must be append-only, and this query can retract rows",
-                hint="Use CREATE MATERIALIZED VIEW for aggregates without EMIT ON WINDOW CLOSE "
-                     "and for queries over tables.")
-        out = pa.schema([pa.field(n, f.type)
-                         for n, f in zip(result.names, result.output.schema, strict=True)])
-        oid = state.catalog.allocate_oid()
-        obj = CatalogObject(oid, "stream", schema, name)
-        definition = tree.sql(dialect=Laminar)
-        time_name = (result.names[result.output.time_column]
-                     if result.output.time_column is not None else None)
-        item = StreamingObject(obj, definition, tree, out, result.depends_on, time_name)
-        state.ddl(definition, oid, f"stream:{schema}.{name}")
-        streaming.objects[oid] = item
-    except BaseException:
-        await session.writes.finish(commit=False)
-        raise
-    await session.writes.finish(commit=True)
-    return CommandResult("CREATE STREAM")
+    async def build(state: WriteState, obj: CatalogObject) -> Undo:
+        streaming = session.db.streaming
+        item = streaming.define_stream(tree, obj, make_resolver(streaming, state))
+        state.ddl(item.definition, obj.oid, obj.key)
+        streaming.objects[obj.oid] = item
+        return _forget(session, obj.oid, running=False)
+
+    return await _create(session, tree, "CREATE STREAM", "stream", build)
 
 
 async def create_view(session: PgSession, tree: ast.CreateMaterializedView,
                       params: Any) -> CommandResult:
-    _refuse_in_block(session, "CREATE MATERIALIZED VIEW")
-    streaming = session.db.streaming
-    state = await session.writes.begin()
-    installed = False
-    oid = 0
-    try:
-        state.ensure_begun()
-        schema, name = _target(state, tree.this)
-        if _exists(session, state, schema, name):
-            if tree.args.get("exists"):
-                session.notice(f'relation "{name}" already exists, skipping', "42P07")
-                await session.writes.finish(commit=False)
-                return CommandResult("CREATE MATERIALIZED VIEW")
-            raise errcodes.DuplicateTable(f'relation "{name}" already exists')
-        oid = state.catalog.allocate_oid()
-        obj = CatalogObject(oid, "materialized view", schema, name)
+    async def build(state: WriteState, obj: CatalogObject) -> Undo:
+        streaming = session.db.streaming
         flow, out, depends, snapshots = streaming.plan_view(
-            tree.expression, tree.args.get("emit"), make_resolver(session.db.streaming, state), oid, name)
+            tree.expression, tree.args.get("emit"), make_resolver(streaming, state), obj.oid,
+            obj.name)
         table_rows = table_snapshots(state, snapshots)
-        definition = tree.sql(dialect=Laminar)
-        item = StreamingObject(obj, definition, tree, out, depends)
-        state.duck.register(view_relation(oid), out.empty_table())
+        item = StreamingObject(obj, tree.sql(dialect=Laminar), tree, out, depends)
+        state.duck.register(view_relation(obj.oid), out.empty_table())
         state.duck.execute(view_ddl(obj))
-        state.ddl(definition, oid, f"materialized view:{schema}.{name}")
-        await wait(streaming.runtime.call(lambda: streaming.install(flow, table_rows)))
-        installed = True
-        streaming.objects[oid] = item
-        await wait(streaming.runtime.flush())  # readable, with its first contents, at once
-        failure = streaming.runtime.snapshot.failed.get(oid)
+        state.ddl(item.definition, obj.oid, obj.key)
+        await wait(streaming.runtime.call(functools.partial(streaming.install, flow, table_rows)))
+        streaming.objects[obj.oid] = item
+        undo = _forget(session, obj.oid, running=True)
+        try:
+            await wait(streaming.runtime.flush())  # readable, with its first contents, at once
+        except BaseException:
+            undo()
+            raise
+        failure = streaming.runtime.snapshot.failed.get(obj.oid)
         if failure is not None:  # its first contents already failed: CREATE fails
+            undo()
             raise error_for(failure[1], failure[0])
-    except BaseException:
-        if installed:
-            streaming.runtime.call(lambda: streaming.runtime.remove(oid))
-            streaming.objects.pop(oid, None)
-        await session.writes.finish(commit=False)
-        raise
-    await session.writes.finish(commit=True)
-    return CommandResult("CREATE MATERIALIZED VIEW")
+        return undo
+
+    return await _create(session, tree, "CREATE MATERIALIZED VIEW", "materialized view", build)
 
 
 SINK_CONNECTORS = ("blackhole",)
@@ -184,8 +172,6 @@ NOT_BUILT_SINKS = ("postgres", "kafka", "file", "iceberg")
 
 async def create_sink(session: PgSession, tree: ast.CreateSink, params: Any) -> CommandResult:
     """CREATE SINK k FROM v | AS SELECT ... WITH (connector = 'blackhole')."""
-    _refuse_in_block(session, "CREATE SINK")
-    streaming = session.db.streaming
     options = tree.options_dict
     connector = options.get("connector")
     if connector not in SINK_CONNECTORS:
@@ -194,35 +180,24 @@ async def create_sink(session: PgSession, tree: ast.CreateSink, params: Any) -> 
         raise errcodes.FeatureNotSupported(
             f"unknown sink connector {connector!r}" if connector else "CREATE SINK needs a connector",
             hint="Built in: connector = 'blackhole'.")
-    state = await session.writes.begin()
-    try:
-        state.ensure_begun()
-        schema, name = _target(state, tree.this)
-        if _exists(session, state, schema, name):
-            if tree.args.get("exists"):
-                session.notice(f'relation "{name}" already exists, skipping', "42P07")
-                await session.writes.finish(commit=False)
-                return CommandResult("CREATE SINK")
-            raise errcodes.DuplicateTable(f'relation "{name}" already exists')
-        oid = state.catalog.allocate_oid()
-        obj = CatalogObject(oid, "sink", schema, name)
+
+    async def build(state: WriteState, obj: CatalogObject) -> Undo:
+        streaming = session.db.streaming
         query = sink_query(tree)
         flow, depends, snapshots = streaming.plan_sink(
-            query, make_resolver(streaming, state), oid, name)
+            query, make_resolver(streaming, state), obj.oid, obj.name)
         table_rows = table_snapshots(state, snapshots)
         if tree.args.get("source") is not None:
             from_ = query.args.get("from_") or query.args["from"]
             tree.set("source", from_.this.copy())  # as the resolver qualified it
-        definition = tree.sql(dialect=Laminar)
-        item = StreamingObject(obj, definition, tree, pa.schema([]), depends, options=options)
-        state.ddl(definition, oid, f"sink:{schema}.{name}")
-        await wait(streaming.runtime.call(lambda: streaming.install(flow, table_rows)))
-        streaming.objects[oid] = item
-    except BaseException:
-        await session.writes.finish(commit=False)
-        raise
-    await session.writes.finish(commit=True)
-    return CommandResult("CREATE SINK")
+        item = StreamingObject(obj, tree.sql(dialect=Laminar), tree, pa.schema([]), depends,
+                               options=options)
+        state.ddl(item.definition, obj.oid, obj.key)
+        await wait(streaming.runtime.call(functools.partial(streaming.install, flow, table_rows)))
+        streaming.objects[obj.oid] = item
+        return _forget(session, obj.oid, running=True)
+
+    return await _create(session, tree, "CREATE SINK", "sink", build)
 
 
 _DROP_TAGS = {"source": "DROP SOURCE", "stream": "DROP STREAM",

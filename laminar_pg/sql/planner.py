@@ -104,6 +104,8 @@ class Planner:
         self.nodes: list[Node] = []
         self.depends_on: set[int] = set()
         self._stream_depth = 0
+        self.emit_on_close = False  # the view says EMIT ON WINDOW CLOSE
+        self.closed_window = False  # an aggregate of the plan closes windows on watermarks
 
     # ---------------------------------------------------------------- entry
 
@@ -515,9 +517,6 @@ class Planner:
         aliased = [exp.alias_(e, n, quoted=True) for e, n in zip(rewritten, names, strict=True)]
         result, _ = self.project(planned, aliased)
         return result, names
-
-    emit_on_close = False
-    closed_window = False
 
     def renamed(self, planned: Planned, names: list[str]) -> Planned:
         """A subquery's or stream's rows under their output names (relabelled, not copied)."""
