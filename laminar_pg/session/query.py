@@ -19,6 +19,7 @@ import sqlglot
 from sqlglot import exp
 
 from laminar_pg import errcodes
+from laminar_pg.session.relations import engine_name as relation_engine_name
 from laminar_pg.wire import types
 
 UNKNOWN = 0
@@ -61,7 +62,6 @@ class QueryPlan:
     reads_views: bool = False  # materialized views are registered on the connection first
 
 
-SESSION_RELATION_PREFIX = "laminar_session_"
 _JSON_BUILDERS = {"jsonb_build_object": 3802, "json_build_object": 114}
 
 
@@ -240,19 +240,20 @@ def _param_index(node: exp.Expr) -> int | None:
 
 
 def _session_relations(tree: exp.Expr, names: frozenset[str]) -> tuple[str, ...]:
-    """Point references to per-session relations (pg_catalog.pg_cursors) at their snapshot."""
+    """Point references to system relations (session/relations.py) at their snapshot.
+
+    An unqualified name is looked up in pg_catalog, which PostgreSQL always searches first."""
     used = []
     for table in list(tree.find_all(exp.Table)):
         name = table.name.lower()
-        db = table.db.lower()
-        ours = (name in names and db in ("", "pg_catalog")) or f"{db}.{name}" in names
-        if ours and not table.catalog:
+        qualified = f"{table.db.lower() or 'pg_catalog'}.{name}"
+        if qualified in names and not table.catalog:
             alias = table.alias or name
             table.set("db", None)
-            table.set("this", exp.to_identifier(SESSION_RELATION_PREFIX + name, quoted=True))
+            table.set("this", exp.to_identifier(relation_engine_name(qualified), quoted=True))
             if not table.alias:
                 table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
-            used.append(name)
+            used.append(qualified)
     return tuple(dict.fromkeys(used))
 
 

@@ -22,12 +22,18 @@ from sqlglot import exp
 from laminar_pg import __version__, errcodes
 from laminar_pg.catalog.objects import Catalog
 from laminar_pg.errors import SqlError
-from laminar_pg.session import engine, streaming_ddl, tables
+from laminar_pg.session import (  # noqa: F401  (pg_catalog, system_relations register relations)
+    engine,
+    pg_catalog,
+    relations,
+    streaming_ddl,
+    system_relations,
+    tables,
+)
 from laminar_pg.session.copy_in import CopyInCollector
 from laminar_pg.session.database import Database
 from laminar_pg.session.lookup import MAX_ROWS, LookupPlan, PkIndex, plan_lookup
 from laminar_pg.session.query import (
-    SESSION_RELATION_PREFIX,
     QueryPlan,
     SessionValues,
     engine_type,
@@ -57,8 +63,6 @@ VERSION_STRING = (
     f"PostgreSQL 15.0 (laminar_pg {__version__}) on x86_64-pc-linux-gnu, "
     "compiled by Python, 64-bit"
 )
-SESSION_RELATIONS = frozenset({"pg_cursors", "laminar_catalog.source_metrics",
-                               "laminar_catalog.sinks", "laminar_catalog.operator_metrics"})
 _TRANSACTION_SCOPED = frozenset(
     {"transaction_isolation", "transaction_read_only", "transaction_deferrable"}
 )
@@ -368,7 +372,7 @@ class PgSession:
             tree = self._expand_using_star(tree)
             columns = self._single_table_columns(tree)
             reads_views = self._check_streaming_reads(tree)
-            plan = plan_query(tree, param_oids, self._values(), SESSION_RELATIONS, columns)
+            plan = plan_query(tree, param_oids, self._values(), relations.names(), columns)
             plan.catalog_version = self._catalog().version
             plan.reads_views = reads_views
             if columns:
@@ -617,28 +621,8 @@ class PgSession:
         cursor = self.cursors.get(name)
         return None if cursor is None else Description((), cursor.columns)
 
-    def session_relation(self, name: str) -> pa.Table:
-        if name == "pg_cursors":
-            cursors = list(self.cursors.values())
-            return pa.table(
-                {
-                    "name": pa.array([c.name for c in cursors], pa.string()),
-                    "statement": pa.array([c.statement for c in cursors], pa.string()),
-                    "is_holdable": pa.array([c.hold for c in cursors], pa.bool_()),
-                    "is_binary": pa.array([c.binary for c in cursors], pa.bool_()),
-                    "is_scrollable": pa.array([False] * len(cursors), pa.bool_()),
-                    "creation_time": pa.array(
-                        [c.created for c in cursors], pa.timestamp("us", tz="UTC")
-                    ),
-                }
-            )
-        if name == "source_metrics":
-            return self.db.streaming.source_metrics()
-        if name == "sinks":
-            return self.db.streaming.sinks()
-        if name == "operator_metrics":
-            return self.db.streaming.operator_metrics()
-        raise KeyError(name)
+    def session_relation(self, qualified: str) -> pa.Table:
+        return relations.build(qualified, self)
 
     def _values(self) -> SessionValues:
         return SessionValues(
@@ -705,7 +689,7 @@ class PgSession:
         try:
             self._prepare_engine(duck)
             for name in plan.session_relations:
-                duck.register(SESSION_RELATION_PREFIX + name, self.session_relation(name))
+                duck.register(relations.engine_name(name), self.session_relation(name))
             if plan.reads_views:
                 self.db.streaming.register_views(duck)
             start = await self._in_thread(_start_query, duck, plan.sql, duck_params,
@@ -772,7 +756,7 @@ class PgSession:
                 if plan.reads_views:
                     self.db.streaming.register_views(duck)
                 for name in plan.session_relations:
-                    duck.register(SESSION_RELATION_PREFIX + name, self.session_relation(name))
+                    duck.register(relations.engine_name(name), self.session_relation(name))
                 rel = await self._in_thread(_relation, duck, plan.sql, nulls)
             except Exception as exc:
                 raise self._engine_error(exc) from None
