@@ -128,6 +128,12 @@ class StateTable:
         """Slots of the keys, -1 where absent (nothing is touched)."""
         return self.keys.find(codes)
 
+    def fit(self) -> None:
+        """Grow the value columns to the key table's capacity (after inserting through
+        `keys` directly, which marks nothing touched)."""
+        if self.keys.capacity > self._flags.shape[0]:
+            self._grow()
+
     def touch(self, slots: np.ndarray) -> None:
         """Mark slots changed this epoch (lookup does it already)."""
         mark_touched(np.ascontiguousarray(slots, dtype=np.int64), self._flags, self._touched,

@@ -115,9 +115,14 @@ def parse_to_char_format(fmt: str) -> list[_Token]:
 def to_char_kernel(fmt: str, source: pa.DataType) -> Kernel:
     tokens = parse_to_char_format(fmt)
 
+    granule = _granule(tokens)
+
     @strict(T.TEXT)
     def compute(values: Sequence[Datum], n: int) -> Datum:
         micros, valid = micros_of(values[0], n)
+        inverse = None
+        if granule > 1 and len(micros) > _DEDUP_MIN_ROWS:
+            micros, inverse = _distinct_granules(np.asarray(micros, dtype=np.int64), granule)
         parts = civil(micros)
         pieces: list[pa.Array | str] = []
         for token in tokens:
@@ -131,11 +136,44 @@ def to_char_kernel(fmt: str, source: pa.DataType) -> Kernel:
             result = pc.binary_join_element_wise(*arrays, "")
             if not isinstance(result, pa.Array):
                 result = pa.repeat(result, len(micros))
+        if inverse is not None:
+            result = result.take(pa.array(inverse))
         if valid is not None:
             result = pc.if_else(pa.array(valid), result, null_scalar(T.TEXT))
         return result
 
     return compute
+
+
+# The finest time unit (in microseconds) each keyword reads; the rest read the day.
+_GRANULES = {"HH24": I.US_PER_HOUR, "HH12": I.US_PER_HOUR, "HH": I.US_PER_HOUR,
+             "AM": I.US_PER_HOUR, "PM": I.US_PER_HOUR, "A.M.": I.US_PER_HOUR,
+             "P.M.": I.US_PER_HOUR, "MI": I.US_PER_MINUTE, "SS": I.US_PER_SECOND,
+             "SSSS": I.US_PER_SECOND, "SSSSS": I.US_PER_SECOND, "MS": 1000, "US": 1}
+_DEDUP_MIN_ROWS = 64
+
+
+def _granule(tokens: list[_Token]) -> int:
+    """The largest unit that every keyword of the template is constant within: rows in
+    the same granule format alike, so a chunk formats each distinct granule once."""
+    granule: int = I.US_PER_DAY
+    for token in tokens:
+        if token.keyword:
+            granule = min(granule, _GRANULES.get(token.text.upper(), I.US_PER_DAY))
+    return granule
+
+
+def _distinct_granules(micros: np.ndarray, granule: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct granules' starts and, per row, the index of its granule. Event times
+    arrive nearly in order, so runs are found in one pass; otherwise by sorting."""
+    keys = np.floor_divide(micros, granule)
+    steps = np.diff(keys)
+    if (steps >= 0).all():
+        starts = np.concatenate(([0], np.flatnonzero(steps) + 1))
+        inverse = np.cumsum(np.concatenate(([0], steps != 0)), dtype=np.int64)
+        return keys[starts] * granule, inverse
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    return distinct * granule, inverse.astype(np.int64)
 
 
 def _number(values: np.ndarray, width: int, fill_mode: bool) -> pa.Array:

@@ -137,13 +137,28 @@ class PairIndex:
     per-group heaps that min/max need (`extremes`: "min", "max") and, when windows close
     (`listed`), a list of each group's values. `tracked`: each reconciliation keeps the
     pairs whose counts changed (`changes`), for string_agg / array_agg. `nulls`: NULL is
-    a value too, told apart by a flag word after the value words."""
+    a value too, told apart by a flag word after the value words.
 
-    def __init__(self, arg: int, filter: int | None, codec: ColumnCodec,
+    DISTINCT aggregates of one argument under several FILTERs (Nexmark q16 has four per
+    argument) share one index with a count lane per filter (`filters`): a row is looked
+    up once, whatever the number of filters. Lanes exist only without heaps, listing or
+    tracking, which read one lane's presence.
+
+    `append_only`: no retraction ever comes, so a pair needs no count, only a bit per
+    lane saying it was seen; rows whose pair is new in a lane are kept as that lane's
+    appearances until the barrier, and only those pairs are marked changed."""
+
+    def __init__(self, arg: int, filters: list[int | None], codec: ColumnCodec,
                  extremes: set[str], listed: bool, nulls: bool = False,
-                 tracked: bool = False) -> None:
+                 tracked: bool = False, append_only: bool = False) -> None:
+        if (len(filters) != 1 or append_only) and (extremes or listed or tracked):
+            raise ValueError("filter lanes and append-only pairs are for DISTINCT only")
+        self.append_only = append_only
+        lanes_n = len(filters)
+        self._appeared: list[list[tuple[np.ndarray, np.ndarray]]] = \
+            [[] for _ in range(lanes_n)]
         self.arg = arg
-        self.filter = filter
+        self.filters = list(filters)
         self.codec = codec
         self.nulls = nulls
         self.tracked = tracked
@@ -151,8 +166,15 @@ class PairIndex:
         # the last reconciliation's changed pairs: (rows (group, value words), counts)
         self.changes = (np.empty((0, 1 + width), np.int64), np.empty(0, np.int64))
         self._position = np.full(0, -1, dtype=np.int64)  # group slot -> index, scratch
-        self.state = StateTable(1 + width, [StateColumn("count", np.int64),
-                                            StateColumn("present", np.uint8)])
+        lanes = [StateColumn("count", np.int64), StateColumn("present", np.uint8)]
+        for lane in range(1, len(filters)):
+            lanes += [StateColumn(f"count{lane}", np.int64),
+                      StateColumn(f"present{lane}", np.uint8)]
+        if append_only:
+            lanes = [StateColumn("seen", np.uint8, width=len(filters))]
+        self.state = StateTable(1 + width, lanes)
+        self._counts = ["count"] + [f"count{i}" for i in range(1, len(filters))]
+        self._present = ["present"] + [f"present{i}" for i in range(1, len(filters))]
         bytewise = not codec.ordered
         self.heaps = {name == "max": GroupHeaps(width, ordered=True,
                                                 is_max=name == "max", bytewise=bytewise)
@@ -186,7 +208,12 @@ class PairIndex:
                 self.state.column("present"))
 
     def update(self, groups: np.ndarray, inputs: ChunkInputs) -> None:
-        mask = inputs.mask(None if self.nulls else self.arg, self.filter)
+        arg = None if self.nulls else self.arg
+        masks = [inputs.mask(arg, f) for f in self.filters]
+        mask = masks[0]
+        for other in masks[1:]:
+            mask = inputs.ones if other is inputs.ones or mask is inputs.ones \
+                else mask | other
         words = inputs.words(self.arg)
         weights = inputs.weights
         null = inputs.valid(self.arg) if self.nulls else None
@@ -196,14 +223,27 @@ class PairIndex:
             keep = np.flatnonzero(mask)
             groups, words, weights = groups[keep], words[keep], weights[keep]
             null = None if null is None else null[keep]
+            masks = [m if m is inputs.ones else m[keep] for m in masks]
         width = self.codec.width
         codes = np.empty((groups.shape[0], self.state.keys.width), dtype=np.int64)
         codes[:, 0] = groups
         codes[:, 1: 1 + width] = words
         if self.nulls:
             codes[:, 1 + width] = 0 if null is None else null
+        if self.append_only:
+            self._update_append_only(codes, words, weights, masks, groups, inputs.ones)
+            return
         slots = self.state.lookup(codes)
-        k.accumulate_count_all(slots, weights, self.state.column("count"))
+        if len(masks) == 1:
+            k.accumulate_count_all(slots, weights, self.state.column("count"))
+        else:
+            for lane, lane_mask in enumerate(masks):
+                counts = self.state.column(self._counts[lane])
+                if lane_mask is inputs.ones:
+                    k.accumulate_count_all(slots, weights, counts)
+                else:
+                    k.accumulate_count(slots, np.ascontiguousarray(lane_mask), weights,
+                                       counts)
         capacity = self.state.capacity
         if self._dirty_flags.shape[0] < capacity:
             flags = np.zeros(capacity, dtype=np.uint8)
@@ -213,13 +253,73 @@ class PairIndex:
             self._dirty_flags, self._dirty = flags, dirty
         mark_touched(slots, self._dirty_flags, self._dirty, self._dirty_meta)
 
-    def reconcile(self, group_capacity: int) -> Transitions:
+    def _update_append_only(self, codes: np.ndarray, words: np.ndarray,
+                            weights: np.ndarray, masks: list[np.ndarray], groups: np.ndarray,
+                            ones: np.ndarray) -> None:
+        n = codes.shape[0]
+        slots, _ = self.state.keys.find_or_insert_new(codes)
+        self.state.fit()
+        seen = self.state.column("seen")
+        seen2 = seen.reshape(-1, 1) if seen.ndim == 1 else seen
+        lanes = np.empty((len(masks), n), dtype=np.bool_)
+        for lane, mask in enumerate(masks):
+            lanes[lane] = True if mask is ones else mask
+        rows = np.empty((len(masks), n), dtype=np.int64)
+        counts = np.zeros(len(masks), dtype=np.int64)
+        k.first_seen(slots, lanes, weights, seen2, rows, counts)
+        for lane in range(len(masks)):
+            first = rows[lane, : int(counts[lane])]
+            if first.shape[0]:
+                self.state.touch(slots[first])
+                self._appeared[lane].append((groups[first], words[first]))
+
+    def _appearances(self) -> list[Transitions]:
+        moves = []
+        for lane, parts in enumerate(self._appeared):
+            width = self.codec.width
+            groups = np.concatenate([g for g, _ in parts]) if parts else \
+                np.empty(0, np.int64)
+            words = np.concatenate([w for _, w in parts]) if parts else \
+                np.empty((0, width), np.int64)
+            self._appeared[lane] = []
+            moves.append(Transitions(groups, np.ascontiguousarray(words),
+                                     np.ones(groups.shape[0], np.int64)))
+        return moves
+
+    def reconcile(self, group_capacity: int) -> list[Transitions]:
         """Bring presence (count > 0), the heaps and the table up to date with the counts
-        changed since the last call; the pairs that appeared or vanished."""
+        changed since the last call; per lane, the pairs that appeared or vanished."""
+        if self.append_only:
+            return self._appearances()
         listed = self._dirty[: int(self._dirty_meta[0])].copy()
         self._dirty_flags[listed] = 0
         self._dirty_meta[0] = 0
         listed = listed[self.state.keys.live[listed] == 1]
+        if len(self.filters) > 1:
+            return self._reconcile_lanes(listed)
+        return [self._reconcile_one(listed, group_capacity)]
+
+    def _reconcile_lanes(self, listed: np.ndarray) -> list[Transitions]:
+        moves = []
+        unused = np.ones(listed.shape[0], dtype=np.bool_)
+        for counts, presence in zip(self._counts, self._present, strict=True):
+            count = self.state.column(counts)[listed]
+            present = self.state.column(presence)[listed] == 1
+            now = count > 0
+            unused &= ~now
+            appear = listed[now & ~present]
+            vanish = listed[~now & present]
+            self.state.column(presence)[appear] = 1
+            self.state.column(presence)[vanish] = 0
+            keys = self.state.keys.keys_of(np.concatenate([appear, vanish]))
+            deltas = np.concatenate([np.ones(appear.shape[0], np.int64),
+                                     np.full(vanish.shape[0], -1, np.int64)])
+            moves.append(Transitions(keys[:, 0].copy(), np.ascontiguousarray(keys[:, 1:]),
+                                     deltas))
+        self.state.release(listed[unused])
+        return moves
+
+    def _reconcile_one(self, listed: np.ndarray, group_capacity: int) -> Transitions:
         count = self.state.column("count")[listed]
         present = self.state.column("present")[listed] == 1
         now = count > 0
@@ -314,6 +414,7 @@ class Accumulator:
         self.arg_type = arg_type
         self.columns = []
         self.pairs: PairIndex | None = None  # set when fed by / reading a pair index
+        self.lane = 0  # which of its filter lanes feeds this call
 
     reads_sequences = False  # reads each group's values in order from a pair index
     pairs_with_nulls = False  # ... in which NULL is a value

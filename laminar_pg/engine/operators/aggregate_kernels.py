@@ -96,6 +96,22 @@ def accumulate_count(slots: np.ndarray, mask: np.ndarray, weights: np.ndarray,
 
 
 @numba.njit(nogil=True, cache=True)
+def first_seen(slots: np.ndarray, masks: np.ndarray, weights: np.ndarray, seen: np.ndarray,
+               rows: np.ndarray, counts: np.ndarray) -> None:
+    """Per lane l: the rows i (in order) where masks[l, i] holds, the weight is positive
+    and slot slots[i] had not been seen in that lane; they are marked seen.
+    rows[l, :counts[l]] receives them."""
+    for lane in range(masks.shape[0]):
+        c = 0
+        for i in range(slots.shape[0]):
+            if masks[lane, i] and weights[i] > 0 and seen[slots[i], lane] == 0:
+                seen[slots[i], lane] = 1
+                rows[lane, c] = i
+                c += 1
+        counts[lane] = c
+
+
+@numba.njit(nogil=True, cache=True)
 def accumulate_count_all(slots: np.ndarray, weights: np.ndarray, count: np.ndarray) -> None:
     for i in range(slots.shape[0]):
         count[slots[i]] += weights[i]

@@ -93,27 +93,35 @@ class HashAggregate(Operator):
         """One pair index per (argument, filter, NULL counted) that DISTINCT, retractable
         min/max, string_agg or array_agg need; ordered when min/max read it, listed when
         windows close (groups are dropped, string_agg / array_agg read whole groups),
-        tracking its changes when string_agg / array_agg read it at barriers."""
-        users: dict[tuple[int, int | None, bool], list[Accumulator]] = {}
-        extremes: dict[tuple[int, int | None, bool], set[str]] = {}
+        tracking its changes when string_agg / array_agg read it at barriers. DISTINCT
+        aggregates of one argument that only count share one index across their filters,
+        a lane per filter, unless windows close."""
+        listed = self.close_column is not None
+        users: dict[tuple[int, int | None, bool, bool], list[Accumulator]] = {}
+        extremes: dict[tuple[int, int | None, bool, bool], set[str]] = {}
         for acc in self.accumulators:
             call = acc.call
             extreme = call.function in ("min", "max") and not self.append_only
             if acc.via_pairs or extreme or acc.reads_sequences:
                 assert call.argument is not None
-                key = (call.argument, call.filter, acc.pairs_with_nulls)
+                shared = acc.via_pairs and not listed
+                key = (call.argument, None if shared else call.filter,
+                       acc.pairs_with_nulls, shared)
                 users.setdefault(key, []).append(acc)
                 if extreme:
                     extremes.setdefault(key, set()).add(call.function)
         indexes = []
-        for (arg, filter, nulls), accs in users.items():
+        for key, accs in users.items():
+            arg, filter, nulls, shared = key
             codec = codec_of(arg, self.input_schema, self._codecs)
-            listed = self.close_column is not None
             tracked = not listed and any(a.reads_sequences for a in accs)
-            index = PairIndex(arg, filter, codec, extremes.get((arg, filter, nulls), set()),
-                              listed=listed, nulls=nulls, tracked=tracked)
+            filters = list(dict.fromkeys(a.call.filter for a in accs)) if shared else [filter]
+            index = PairIndex(arg, filters, codec, extremes.get(key, set()),
+                              listed=listed, nulls=nulls, tracked=tracked,
+                              append_only=shared and self.append_only)
             for acc in accs:
                 acc.pairs = index
+                acc.lane = filters.index(acc.call.filter) if shared else 0
             indexes.append(index)
         return indexes
 
@@ -247,12 +255,13 @@ class HashAggregate(Operator):
     def _reconcile_pairs(self) -> None:
         """Apply the pairs that appeared or vanished to the DISTINCT accumulators."""
         for index in self.pairs:
-            moves = index.reconcile(self.state.capacity)
-            if moves.deltas.shape[0] == 0:
-                continue
-            mask = np.ones(moves.deltas.shape[0], dtype=np.bool_)
+            lanes = index.reconcile(self.state.capacity)
             for acc in self.accumulators:
-                if acc.via_pairs and acc.pairs is index:
+                if not (acc.via_pairs and acc.pairs is index):
+                    continue
+                moves = lanes[acc.lane]
+                if moves.deltas.shape[0]:
+                    mask = np.ones(moves.deltas.shape[0], dtype=np.bool_)
                     acc.apply(self.state, moves.groups, moves.words, mask, moves.deltas, None)
 
     def _results(self, slots: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterator
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from tests.engine.expr.harness import (
@@ -371,3 +373,26 @@ def test_at_time_zone_utc() -> None:
     assert compiled("ts AT TIME ZONE 'UTC'", DATA).type == pa.timestamp("us", tz="UTC")
     assert compiled("tz AT TIME ZONE 'UTC'", DATA).type == pa.timestamp("us")
     assert values("(tz AT TIME ZONE 'UTC')::text", DATA)[0] == "2020-01-31 12:34:56"
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_to_char_of_many_rows_formats_each_row(ordered: bool) -> None:
+    """A long column is formatted once per distinct day / hour / minute ... it holds; each
+    row still gets its own text: the same as formatting it in short slices, in order of
+    arrival or not, across midnight, before 1970 and with NULLs."""
+    rng = np.random.default_rng(7)
+    base = int(datetime.datetime(1969, 12, 31, 22).timestamp()) * 1_000_000
+    micros = base + np.cumsum(rng.integers(0, 90_000_000, 4000))  # ~1.5 min apart
+    if not ordered:
+        rng.shuffle(micros)
+    stamps = pa.array(micros, pa.timestamp("us"))
+    mask = pa.array(rng.random(4000) < 0.05)
+    batch = pa.record_batch({"ts": pc.if_else(mask, pa.scalar(None, stamps.type), stamps)})
+    for template in ("YYYY-MM-DD", "HH24:MI", "HH12 am Dy", "YYYY-MM-DD HH24:MI:SS.MS",
+                     "SSSS", "J IW", "US"):
+        expr = compiled(f"to_char(ts, '{template}')", batch)
+        whole = expr.evaluate(batch).to_pylist()
+        sliced = [v for start in range(0, 4000, 50)
+                  for v in expr.evaluate(batch.slice(start, 50)).to_pylist()]
+        assert whole == sliced, template
+        assert sum(v is None for v in whole) == mask.true_count

@@ -76,7 +76,7 @@ def calls_strategy(draw: st.DrawFn) -> list[AggregateCall]:
     calls = []
     for i, (function, argument, output_type) in enumerate(signatures):
         distinct = function not in ("count_star", "bool_and", "bool_or") and draw(st.booleans())
-        filter = draw(st.sampled_from([None, FLAG]))
+        filter = draw(st.sampled_from([None, FLAG, VB]))  # VB: a second filter column
         ordered: dict[str, Any] = {}
         if function in ("string_agg", "array_agg"):
             ordered["descending"] = draw(st.booleans())
@@ -260,6 +260,33 @@ def test_emit_changes_matches_the_twin(data: st.DataObject) -> None:
         assert integrated == reference(multiset, group_by, calls)
         assert op.groups == (1 if not group_by else len(integrated))
         assert all(m >= 0 for _, m in multiset.values())
+
+
+@given(st.data())
+def test_distinct_calls_sharing_an_argument_under_several_filters(data: st.DataObject) -> None:
+    """Nexmark q16's shape: count(DISTINCT x) FILTER (...) for several filters and two
+    arguments; the calls of one argument share a pair index with a lane per filter."""
+    group_by = data.draw(st.sampled_from([[], [K1]]), label="group_by")
+    calls = [AggregateCall(function=f, argument=a, output_type=t, name=f"a{i}",
+                           distinct=True, filter=flt)
+             for i, (f, a, t, flt) in enumerate([
+                 ("count", VI, pa.int64(), None), ("count", VI, pa.int64(), FLAG),
+                 ("count", VI, pa.int64(), VB), ("sum", VI, pa.int64(), FLAG),
+                 ("count", VS, pa.int64(), None), ("count", VS, pa.int64(), VB),
+                 ("avg", VF, pa.float64(), FLAG)])]
+    append_only = data.draw(st.booleans(), label="append_only")
+    op = HashAggregate(SCHEMA, group_by, calls, output_schema(group_by, calls),
+                       append_only=append_only)
+    assert sorted(len(index.filters) for index in op.pairs) == [1, 2, 3]
+    assert all(index.append_only == append_only for index in op.pairs)
+    multiset: dict[Row, tuple[Row, int]] = {}
+    integrated: Counter[Row] = Counter()
+    for epoch in range(data.draw(st.integers(1, 4), label="epochs")):
+        for entries in data.draw(epoch_changes(multiset, append_only), label=f"epoch {epoch}"):
+            add(multiset, entries)
+            op.on_chunk(make_chunk(entries), 0)
+        integrate(op.on_barrier(Barrier(epoch + 1, epoch + 1)), integrated, key=norm_row)
+        assert integrated == reference(multiset, group_by, calls)
 
 
 @given(st.data())
