@@ -7,7 +7,11 @@ calls); at width 3 about 74M rows/s (77M).
 Strategy: keys live in slot-indexed arrays (`keys[slot]`, `hashes[slot]`, `live[slot]`),
 so state arrays indexed by slot (`engine.state.StateTable`) sit beside them. The probe
 index is a power-of-two array of linear-probing entries, each `(hash tag << 32) | slot`
-(-1 empty), so most mismatches are rejected without touching the key rows. Load stays at
+(-1 empty), so most mismatches are rejected without touching the key rows. The tag is
+the hash's low 31 bits, which hold the home position of any index up to 2^31 entries:
+growing re-inserts the old index's entries in index order, reading only the index, so
+the new index fills in two ascending streams rather than at random (rehashing a 2M-entry
+index at random cost a cache miss per entry). Load stays at
 most 1/2. Deletion is backward-shift (no tombstones), so the table does not degrade
 after any number of insert/release cycles (windows that open and close forever).
 Released slots go on a free stack and are reused first, which keeps slot numbers dense.
@@ -29,6 +33,8 @@ _S33 = np.uint64(33)
 _S32 = np.uint64(32)
 _ONE = np.uint64(1)
 _SLOT_MASK = np.int64(0xFFFF_FFFF)
+_TAG_MASK = np.uint64(0x7FFF_FFFF)
+_TAG_BITS = 31
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
@@ -56,7 +62,7 @@ def hash_row(codes: np.ndarray, i: int) -> np.uint64:
 
 @numba.njit(nogil=True, cache=True, inline="always")
 def _tag_entry(h: np.uint64, slot: int) -> np.int64:
-    return (np.int64(h >> _S33) << np.int64(32)) | np.int64(slot)
+    return (np.int64(h & _TAG_MASK) << np.int64(32)) | np.int64(slot)
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
@@ -85,7 +91,7 @@ def _find_or_insert(codes: np.ndarray, start: int, out: np.ndarray, index: np.nd
     width = codes.shape[1]
     for i in range(start, n):
         h = hash_row(codes, i)
-        tag = np.int64(h >> _S33)
+        tag = np.int64(h & _TAG_MASK)
         pos = h & mask
         while True:
             e = index[pos]
@@ -130,7 +136,7 @@ def _find(codes: np.ndarray, out: np.ndarray, index: np.ndarray, keys: np.ndarra
     mask = np.uint64(index.shape[0] - 1)
     for i in range(codes.shape[0]):
         h = hash_row(codes, i)
-        tag = np.int64(h >> _S33)
+        tag = np.int64(h & _TAG_MASK)
         pos = h & mask
         out[i] = -1
         while True:
@@ -191,6 +197,20 @@ def _rehash(index: np.ndarray, hashes: np.ndarray, live: np.ndarray, next_slot: 
             while index[pos] >= 0:
                 pos = (pos + _ONE) & mask
             index[pos] = _tag_entry(h, slot)
+
+
+@numba.njit(nogil=True, cache=True)
+def _rehash_entries(old: np.ndarray, index: np.ndarray) -> None:
+    """Re-insert the entries of index `old` into the larger empty `index` (at most 2^31
+    entries), in the old index's order: home positions come from the tags."""
+    mask = np.int64(index.shape[0] - 1)
+    for i in range(old.shape[0]):
+        e = old[i]
+        if e >= 0:
+            pos = (e >> np.int64(32)) & mask
+            while index[pos] >= 0:
+                pos = (pos + 1) & mask
+            index[pos] = e
 
 
 class KeyTable:
@@ -296,8 +316,12 @@ class KeyTable:
             self._hashes = _grown(self._hashes, 2 * cap)
             self._live = _grown(self._live, 2 * cap)
         if n_live >= self._index.shape[0] // 2:
-            self._index = np.empty(2 * self._index.shape[0], dtype=np.int64)
-            _rehash(self._index, self._hashes, self._live, next_slot)
+            old = self._index
+            self._index = np.full(2 * old.shape[0], -1, dtype=np.int64)
+            if self._index.shape[0] <= 1 << _TAG_BITS:
+                _rehash_entries(old, self._index)
+            else:
+                _rehash(self._index, self._hashes, self._live, next_slot)
 
 
 def _grown(array: np.ndarray, length: int) -> np.ndarray:

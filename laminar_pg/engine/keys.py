@@ -255,6 +255,7 @@ def _intern(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, start: int
     mask = np.uint64(index.shape[0] - 1)
     count = meta[0]
     used = meta[1]
+    last = -1  # the previous valid row: runs of one value (a day, a key) skip the hash
     for i in range(start, n):
         if not valid[i]:
             out[i] = -1
@@ -262,6 +263,17 @@ def _intern(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, start: int
         lo = offsets[i]
         hi = offsets[i + 1]
         length = hi - lo
+        if last >= 0 and offsets[last + 1] - offsets[last] == length:
+            plo = offsets[last]
+            same = True
+            for j in range(length):
+                if data[plo + j] != data[lo + j]:
+                    same = False
+                    break
+            if same:
+                out[i] = out[last]
+                continue
+        last = i
         h = _hash_bytes(data, lo, hi)
         pos = h & mask
         while True:
