@@ -12,7 +12,7 @@ column that holds its event time and whether it can retract). For each SELECT:
       -> HAVING (Filter) -> SELECT list (Project)
 
 UNION ALL joins relations; DISTINCT and UNION are an aggregate over every column.
-Everything else this issue does not build (joins, ORDER BY / LIMIT, window functions,
+Joins are planned in `sql.plan_joins`. Everything else not built yet (ORDER BY / LIMIT, window functions,
 subqueries in expressions, SESSION windows) is refused here with 0A000 naming it, so a
 view is never answered wrongly later. Expressions are compiled by `engine.expr`.
 """
@@ -156,7 +156,7 @@ class Planner:
 
     def plan_select(self, select: exp.Select) -> tuple[Planned, list[str]]:
         for key, what in (("order", "ORDER BY"), ("limit", "LIMIT"), ("offset", "OFFSET"),
-                          ("joins", "JOIN"), ("windows", "WINDOW"), ("qualify", "QUALIFY"),
+                          ("windows", "WINDOW"), ("qualify", "QUALIFY"),
                           ("laterals", "LATERAL"), ("with_", "WITH")):
             if select.args.get(key):
                 hint = ("Top-N views come with Streaming engine II."
@@ -168,7 +168,12 @@ class Planner:
         if from_ is None:
             raise unsupported("a view without FROM",
                               hint="A streaming view reads a source, table, stream or view.")
-        source = self.plan_from(from_.this, _columns_used(select))
+        if select.args.get("joins"):
+            from laminar_pg.sql.plan_joins import plan_joins
+
+            source = plan_joins(self, select)
+        else:
+            source = self.plan_from(from_.this, _columns_used(select))
         for node in select.find_all(exp.Window):
             raise unsupported(f"window function {node.this.sql()}")
         for sub in select.find_all(exp.Subquery, exp.Exists):

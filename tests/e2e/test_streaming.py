@@ -26,6 +26,7 @@ from psycopg import errors
 from sqlglot import exp
 
 from laminar_pg.engine.sources import make_generator
+from laminar_pg.engine.sources.nexmark import TABLE_FIELDS
 from laminar_pg.sql.dialect import Laminar
 from laminar_pg.testing.server import LaminarServer
 
@@ -179,17 +180,19 @@ def test_cascading_views_and_union(conn: psycopg.Connection[Any]) -> None:
 # ---------------------------------------------------------------- nexmark oracle
 
 
-BID_COLUMNS = [("auction", "BIGINT", pa.int64()), ("bidder", "BIGINT", pa.int64()),
-               ("price", "BIGINT", pa.int64()), ("channel", "VARCHAR", pa.string()),
-               ("url", "VARCHAR", pa.string()), ("date_time", "TIMESTAMP", pa.timestamp("us")),
-               ("extra", "VARCHAR", pa.string())]
-NEXMARK_OPTIONS = {"connector": "nexmark", "nexmark.table": "bid", "nexmark.events": "100000",
-                   "nexmark.seed": "3", "nexmark.event_gap": "10ms"}
+NEXMARK_OPTIONS = {"connector": "nexmark", "nexmark.events": "100000", "nexmark.seed": "3",
+                   "nexmark.event_gap": "10ms"}
+NEXMARK_TABLES = ("person", "auction", "bid")
+SQL_TYPES = {pa.int64(): "BIGINT", pa.string(): "VARCHAR", pa.timestamp("us"): "TIMESTAMP"}
 
 
-def nexmark_bids() -> pa.Table:
-    generator = make_generator("nexmark", [(n, t) for n, _, t in BID_COLUMNS],
-                               dict(NEXMARK_OPTIONS), 1)
+def nexmark_columns(table: str) -> str:
+    return ", ".join(f"{name} {SQL_TYPES[t]}" for name, t in TABLE_FIELDS[table].items())
+
+
+def nexmark_events(table: str) -> pa.Table:
+    options = {**NEXMARK_OPTIONS, "nexmark.table": table}
+    generator = make_generator("nexmark", list(TABLE_FIELDS[table].items()), options, 1)
     batches = []
     position = 0
     while not generator.exhausted(0, position):
@@ -200,11 +203,15 @@ def nexmark_bids() -> pa.Table:
 
 @pytest.mark.slow
 def test_nexmark_views_equal_their_batch_answer(conn: psycopg.Connection[Any]) -> None:
-    source, batch_table = unique("bid"), unique("bid_batch")
-    columns = ", ".join(f"{n} {sql}" for n, sql, _ in BID_COLUMNS)
-    options = ", ".join(f"{k} = '{v}'" for k, v in NEXMARK_OPTIONS.items())
-    conn.execute(f"CREATE SOURCE {source} ({columns}, WATERMARK FOR date_time AS "
-                 f"date_time - INTERVAL '4' SECOND) WITH ({options})")
+    """Every query of sql_tests/nexmark over bounded person / auction / bid sources,
+    against the same SELECT over tables holding the same events."""
+    sources = {t: unique(t) for t in NEXMARK_TABLES}
+    tables = {t: unique(f"{t}_batch") for t in NEXMARK_TABLES}
+    for table, source in sources.items():
+        options = ", ".join(f"{k} = '{v}'" for k, v in NEXMARK_OPTIONS.items())
+        conn.execute(f"CREATE SOURCE {source} ({nexmark_columns(table)}, WATERMARK FOR "
+                     f"date_time AS date_time - INTERVAL '4' SECOND) "
+                     f"WITH ({options}, nexmark.table = '{table}')")
     queries = {}
     for path in sorted(NEXMARK_DIR.glob("q*.sql")):
         if path.name.endswith(".batch.sql"):
@@ -212,26 +219,32 @@ def test_nexmark_views_equal_their_batch_answer(conn: psycopg.Connection[Any]) -
         query = select_of(path.read_text())
         view = unique(path.stem)
         definition = path.read_text().replace(f"nexmark_{path.stem}", view)
-        conn.execute(renamed_definition(definition, {"bid": source}))
+        conn.execute(renamed_definition(definition, sources))
         # a query the batch engine cannot run as written (SESSION windows) has a twin
         twin = path.with_name(f"{path.stem}.batch.sql")
         if twin.exists():
             query = sqlglot.parse_one(twin.read_text(), dialect=Laminar)
-        queries[view] = (path.stem, renamed(query, {"bid": batch_table}))
-    # the batch side: the same events, in a table
-    bids = nexmark_bids()
-    conn.execute(f"CREATE TABLE {batch_table} ({columns})")
-    with conn.cursor().copy(f"COPY {batch_table} FROM STDIN") as copy:
-        for row in bids.to_pylist():
-            copy.write_row([row[n] for n, _, _ in BID_COLUMNS])
-    wait_finished(conn, source)
+        queries[view] = (path.stem, renamed(query, tables))
+    # the batch side: the same events, in tables
+    counts = {}
+    for table, name in tables.items():
+        events = nexmark_events(table)
+        counts[table] = events.num_rows
+        conn.execute(f"CREATE TABLE {name} ({nexmark_columns(table)})")
+        with conn.cursor().copy(f"COPY {name} FROM STDIN") as copy:
+            for row in events.to_pylist():
+                copy.write_row(list(row.values()))
+    for source in sources.values():
+        wait_finished(conn, source)
     conn.execute("FLUSH")
     for view, (name, batch_sql) in queries.items():
         count = assert_same_rows(conn, view, batch_sql)
         if name == "q7_window":
             assert count >= 100, f"only {count} windows closed"
         if name == "q0":
-            assert count == bids.num_rows
+            assert count == counts["bid"]
+        if name in ("q3", "q8", "q20"):
+            assert count >= 20, f"{name}: only {count} rows joined"
 
 
 def renamed_definition(definition: str, names: dict[str, str]) -> str:

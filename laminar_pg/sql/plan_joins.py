@@ -1,0 +1,325 @@
+"""Joins in a streaming SELECT: `FROM a [INNER | LEFT | RIGHT | FULL] JOIN b ON ...`,
+`JOIN ... USING (...)`, `CROSS JOIN` and `FROM a, b WHERE a.x = b.y`, planned as a
+left-deep tree of `HashJoin`s.
+
+Names: each relation's columns are renamed `alias.column` inside the plan (unique even
+when both sides have an `id`), and the SELECT is rewritten to those names before the
+rest of the planner sees it: a qualified reference goes to its relation, an unqualified
+one to the one relation that has it (42702 when several do), `*` and `t.*` expand to
+the relations' columns under their own names, and a bare column in the SELECT list
+keeps its name as PostgreSQL does. From there, WHERE, GROUP BY, windows and the SELECT
+list are planned as over any other relation.
+
+Equality conjuncts of ON that compare an expression of the left relations with one of
+the right become the join keys, cast to a common type (the sides compute them in a
+projection when they are not plain columns of that type); the rest of an inner join's ON
+is a filter after the join. An outer join whose ON has anything but key equalities, a
+NATURAL join and a join without any equality on an outer side are refused with 0A000.
+A comma or CROSS join takes its keys from the WHERE conjuncts that link its two sides.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+from sqlglot import exp
+
+from laminar_pg import errcodes
+from laminar_pg.engine.expr import CompiledExpr, compile_expr, compile_predicate, pg_type_name
+from laminar_pg.engine.expr.types import common_type
+from laminar_pg.engine.operators.filter import Filter
+from laminar_pg.engine.operators.join import HashJoin
+from laminar_pg.engine.operators.project import Project
+from laminar_pg.errors import SqlError
+
+if TYPE_CHECKING:
+    from laminar_pg.engine.dataflow import Node
+    from laminar_pg.sql.planner import Planned, Planner
+
+Scope = dict[str, dict[str, str]]  # alias -> column -> internal name
+
+
+def plan_joins(planner: Planner, select: exp.Select) -> Planned:
+    """Plan FROM with its joins; rewrites `select` to the plan's internal column names."""
+    from laminar_pg.sql.planner import unsupported
+
+    from_ = select.args.get("from_") or select.args.get("from")
+    assert from_ is not None
+    joins: list[exp.Join] = list(select.args.get("joins") or [])
+    items = [from_.this] + [j.this for j in joins]
+    aliases = [_alias(item) for item in items]
+    for i, alias in enumerate(aliases):
+        if alias in aliases[:i]:
+            raise errcodes.DuplicateAlias(f'table name "{alias}" specified more than once')
+    scope: Scope = {}
+    merged: dict[str, str] = {}  # USING column -> the internal name it stands for
+    hidden: set[str] = set()  # internal names a USING merged away from `*`
+    planned = _side(planner, items[0], aliases[0], select, scope)
+    where = select.args.get("where")
+    conjuncts = _conjuncts(where.this) if where is not None else []
+    for n, join in enumerate(joins, start=1):
+        if join.args.get("method") or join.args.get("kind") in ("NATURAL", "LATERAL"):
+            raise unsupported(f"{join.args.get('method') or join.args.get('kind')} JOIN")
+        side = str(join.args.get("side") or "").lower()
+        kind = {"": "inner", "left": "left", "right": "right", "full": "full"}[side]
+        right = _side(planner, items[n], aliases[n], select, scope)
+        left_aliases = set(aliases[:n])
+        pairs: list[tuple[exp.Expr, exp.Expr]] = []
+        residual: list[exp.Expr] = []
+        using = join.args.get("using")
+        on = join.args.get("on")
+        if using:
+            for ident in using:
+                name = ident.name
+                owners = [a for a in aliases[:n] if name in scope[a]]
+                if len(owners) != 1 or name not in scope[aliases[n]]:
+                    raise errcodes.UndefinedColumn(
+                        f'column "{name}" specified in USING clause does not exist in '
+                        f"{'left' if len(owners) != 1 else 'right'} table")
+                if kind == "full":
+                    raise unsupported("FULL JOIN ... USING (name the columns in ON)")
+                left_name, right_name = scope[owners[0]][name], scope[aliases[n]][name]
+                pairs.append((_ref(left_name), _ref(right_name)))
+                merged[name] = right_name if kind == "right" else left_name
+                hidden.add(left_name if kind == "right" else right_name)
+        elif on is not None:
+            for conjunct in _conjuncts(_qualified(on.copy(), scope, aliases[: n + 1],
+                                                  merged)):
+                pair = _key_pair(conjunct, scope, left_aliases, aliases[n])
+                if pair is None:
+                    residual.append(conjunct)
+                else:
+                    pairs.append(pair)
+        elif kind == "inner":  # comma / CROSS JOIN: keys from WHERE
+            rest = []
+            for conjunct in conjuncts:
+                try:
+                    qualified = _qualified(conjunct.copy(), scope, aliases[: n + 1], merged)
+                except SqlError:
+                    rest.append(conjunct)
+                    continue
+                pair = _key_pair(qualified, scope, left_aliases, aliases[n])
+                if pair is None:
+                    rest.append(conjunct)
+                else:
+                    pairs.append(pair)
+            conjuncts = rest
+        if kind != "inner" and (residual or not pairs):
+            what = "a condition other than column equalities" if residual else "no equality"
+            raise unsupported(f"{kind.upper()} JOIN with {what} in ON")
+        planned = _join(planner, planned, right, pairs, kind)
+        if residual:
+            condition = exp.and_(*residual) if len(residual) > 1 else residual[0]
+            assert isinstance(condition, exp.Expression)
+            compiled = compile_predicate(condition, planned.schema, clause="JOIN/ON")
+            node = planner.node(Filter(planned.schema, compiled), planned.node)
+            planned = _replace_node(planned, node)
+    if where is not None:
+        if conjuncts:
+            where.set("this", exp.and_(*conjuncts) if len(conjuncts) > 1 else conjuncts[0])
+        else:
+            select.set("where", None)
+    _rewrite_select(select, scope, aliases, merged, hidden)
+    select.set("joins", None)
+    return planned
+
+
+# ---------------------------------------------------------------- relations and names
+
+
+def _alias(item: exp.Expr) -> str:
+    alias = item.alias_or_name if isinstance(item, (exp.Table, exp.Subquery)) else ""
+    if not alias:
+        from laminar_pg.sql.planner import unsupported
+
+        raise unsupported(f"a join with {item.sql()} (give it an alias)")
+    return str(alias)
+
+
+def _side(planner: Planner, item: exp.Expr, alias: str, select: exp.Select,
+          scope: Scope) -> Planned:
+    planned = planner.plan_from(item, _used_by(select, alias))
+    names = planned.schema.names
+    scope[alias] = {name: f"{alias}.{name}" for name in names}
+    return planner.renamed(planned, [scope[alias][name] for name in names])
+
+
+def _used_by(select: exp.Select, alias: str) -> set[str] | None:
+    """Columns the query may read from relation `alias` (None: all of them)."""
+    used: set[str] = set()
+    for node in select.walk():
+        if isinstance(node, exp.Star) and not isinstance(node.parent, (exp.Count, exp.Column)):
+            return None
+        if isinstance(node, exp.Column):
+            if isinstance(node.this, exp.Star):
+                if node.table in ("", alias):
+                    return None
+                continue
+            if node.table in ("", alias):
+                used.add(node.name)
+    return used
+
+
+def _ref(internal: str) -> exp.Column:
+    return exp.column(internal, quoted=True)
+
+
+def _resolve(column: exp.Column, scope: Scope, visible: list[str],
+             merged: dict[str, str]) -> str | None:
+    """The internal name of a column reference; None if no relation has it."""
+    if column.table:
+        if column.table not in scope or column.table not in visible:
+            raise errcodes.UndefinedTable(
+                f'missing FROM-clause entry for table "{column.table}"')
+        found = scope[column.table].get(column.name)
+        if found is None:
+            raise errcodes.UndefinedColumn(
+                f'column {column.table}.{column.name} does not exist')
+        return found
+    owners = [a for a in visible if column.name in scope[a]]
+    if len(owners) > 1 and column.name in merged:
+        return merged[column.name]
+    if len(owners) > 1:
+        raise errcodes.AmbiguousColumn(f'column reference "{column.name}" is ambiguous')
+    return scope[owners[0]][column.name] if owners else None
+
+
+def _qualified(node: exp.Expr, scope: Scope, visible: list[str],
+               merged: dict[str, str]) -> exp.Expr:
+    """`node` with every column reference replaced by its internal name."""
+    for column in list(node.find_all(exp.Column)):
+        if isinstance(column.this, exp.Star):
+            continue
+        internal = _resolve(column, scope, visible, merged)
+        if internal is not None:
+            replacement = _ref(internal)
+            if column is node:
+                return replacement
+            column.replace(replacement)
+    return node
+
+
+def _owners(node: exp.Expr, scope: Scope) -> set[str]:
+    internal = {name: alias for alias, cols in scope.items() for name in cols.values()}
+    return {internal[c.name] for c in node.find_all(exp.Column) if c.name in internal}
+
+
+def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
+    if isinstance(node, exp.And):
+        return _conjuncts(node.left) + _conjuncts(node.right)
+    if isinstance(node, exp.Paren):
+        return _conjuncts(node.this)
+    return [node]
+
+
+def _key_pair(conjunct: exp.Expr, scope: Scope, left: set[str],
+              right: str) -> tuple[exp.Expr, exp.Expr] | None:
+    if not isinstance(conjunct, exp.EQ):
+        return None
+    a, b = _owners(conjunct.left, scope), _owners(conjunct.right, scope)
+    if a and b and a <= left and b == {right}:
+        return conjunct.left, conjunct.right
+    if a and b and b <= left and a == {right}:
+        return conjunct.right, conjunct.left
+    return None
+
+
+def _rewrite_select(select: exp.Select, scope: Scope, aliases: list[str],
+                    merged: dict[str, str], hidden: set[str]) -> None:
+    items: list[exp.Expr] = []
+    for item in select.expressions:
+        if isinstance(item, exp.Star):  # USING's merged columns first, as PostgreSQL does
+            items += [exp.alias_(_ref(internal), name, quoted=True)
+                      for name, internal in merged.items()]
+            shown = hidden | set(merged.values())
+            for alias in aliases:
+                items += [exp.alias_(_ref(internal), name, quoted=True)
+                          for name, internal in scope[alias].items() if internal not in shown]
+        elif isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
+            if item.table not in scope:
+                raise errcodes.UndefinedTable(
+                    f'missing FROM-clause entry for table "{item.table}"')
+            items += [exp.alias_(_ref(internal), name, quoted=True)
+                      for name, internal in scope[item.table].items()]
+        elif isinstance(item, exp.Column):
+            internal = _resolve(item, scope, aliases, merged)
+            items.append(item if internal is None
+                         else exp.alias_(_ref(internal), item.name, quoted=True))
+        else:
+            items.append(_qualified(item, scope, aliases, merged))
+    select.set("expressions", items)
+    for key in ("where", "group", "having"):
+        clause = select.args.get(key)
+        if clause is not None:
+            select.set(key, _qualified(clause, scope, aliases, merged))
+
+
+# ---------------------------------------------------------------- the join
+
+
+def _replace_node(planned: Planned, node: Node) -> Planned:
+    from dataclasses import replace
+
+    return replace(planned, node=node)
+
+
+def _join(planner: Planner, left: Planned, right: Planned,
+          pairs: list[tuple[exp.Expr, exp.Expr]], kind: str) -> Planned:
+    from laminar_pg.sql.planner import Planned
+
+    types = []
+    for lexpr, rexpr in pairs:
+        lt = _compile(lexpr, left.schema).type
+        rt = _compile(rexpr, right.schema).type
+        types.append(common_type([lt, rt], "JOIN/ON"))
+    left, left_keys = _with_keys(planner, left, [p[0] for p in pairs], types)
+    right, right_keys = _with_keys(planner, right, [p[1] for p in pairs], types)
+    fields = [f.with_nullable(True) for f in (*left.schema, *right.schema)]
+    schema = pa.schema(fields)
+    operator = HashJoin(left.schema, right.schema, left_keys, right_keys, kind, schema)
+    node = planner.node(operator, left.node, right.node)
+    return Planned(node, schema, None, left.watermarked and right.watermarked,
+                   kind == "inner" and left.append_only and right.append_only)
+
+
+def _with_keys(planner: Planner, side: Planned, exprs: list[exp.Expr],
+               types: list[pa.DataType]) -> tuple[Planned, list[int]]:
+    """The side's key columns: plain columns of the key type as they are, others added
+    by a projection (cast to the key type)."""
+    from laminar_pg.sql.planner import Planned
+
+    names = side.schema.names
+    keys: list[int | None] = []
+    extra: list[exp.Expr] = []
+    for expr, t in zip(exprs, types, strict=True):
+        if isinstance(expr, exp.Column) and expr.name in names \
+                and side.schema.field(expr.name).type == t:
+            keys.append(names.index(expr.name))
+        else:
+            keys.append(None)
+            extra.append(exp.Cast(this=expr.copy(), to=_sql_type(t)))
+    if not extra:
+        return side, [k for k in keys if k is not None]
+    compiled = [compile_expr(exp.column(n, quoted=True), side.schema) for n in names]
+    compiled += [_compile(e, side.schema) for e in extra]
+    extra_names = [f"__key{len(planner.nodes)}_{j}" for j in range(len(extra))]
+    schema = pa.schema([*side.schema, *[pa.field(n, c.type) for n, c in
+                                        zip(extra_names, compiled[len(names):], strict=True)]])
+    direct: list[int | None] = [*range(len(names)), *[None] * len(extra)]
+    node = planner.node(Project(schema, compiled, direct), side.node)
+    added = iter(range(len(names), len(schema)))
+    indices = [k if k is not None else next(added) for k in keys]
+    return Planned(node, schema, side.time_column, side.watermarked, side.append_only,
+                   side.window_start, side.window_end), indices
+
+
+def _sql_type(t: pa.DataType) -> exp.DataType:
+    if pa.types.is_decimal(t):
+        return exp.DataType.build(f"numeric({t.precision}, {t.scale})", dialect="postgres")
+    return exp.DataType.build(pg_type_name(t), dialect="postgres")
+
+
+def _compile(node: exp.Expr, schema: pa.Schema) -> CompiledExpr:
+    assert isinstance(node, exp.Expression)
+    return compile_expr(node, schema)
