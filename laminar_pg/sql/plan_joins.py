@@ -40,14 +40,20 @@ if TYPE_CHECKING:
 Scope = dict[str, dict[str, str]]  # alias -> column -> internal name
 
 
-def plan_joins(planner: Planner, select: exp.Select) -> Planned:
-    """Plan FROM with its joins; rewrites `select` to the plan's internal column names."""
+def plan_joins(planner: Planner, original: exp.Select) -> tuple[Planned, exp.Select]:
+    """Plan FROM with its joins: (the joined relation, a copy of the SELECT rewritten to
+    its internal column names, without the joins). The relations are planned from the
+    original tree, whose table names the resolver qualifies in place (the definition is
+    logged that way); the rest of it is left as written."""
     from laminar_pg.sql.planner import unsupported
 
+    select = original.copy()
     from_ = select.args.get("from_") or select.args.get("from")
-    assert from_ is not None
+    original_from = original.args.get("from_") or original.args.get("from")
+    assert from_ is not None and original_from is not None
     joins: list[exp.Join] = list(select.args.get("joins") or [])
     items = [from_.this] + [j.this for j in joins]
+    originals = [original_from.this] + [j.this for j in original.args.get("joins") or []]
     aliases = [_alias(item) for item in items]
     for i, alias in enumerate(aliases):
         if alias in aliases[:i]:
@@ -55,7 +61,7 @@ def plan_joins(planner: Planner, select: exp.Select) -> Planned:
     scope: Scope = {}
     merged: dict[str, str] = {}  # USING column -> the internal name it stands for
     hidden: set[str] = set()  # internal names a USING merged away from `*`
-    planned = _side(planner, items[0], aliases[0], select, scope)
+    planned = _side(planner, originals[0], aliases[0], select, scope)
     where = select.args.get("where")
     conjuncts = _conjuncts(where.this) if where is not None else []
     for n, join in enumerate(joins, start=1):
@@ -63,7 +69,7 @@ def plan_joins(planner: Planner, select: exp.Select) -> Planned:
             raise unsupported(f"{join.args.get('method') or join.args.get('kind')} JOIN")
         side = str(join.args.get("side") or "").lower()
         kind = {"": "inner", "left": "left", "right": "right", "full": "full"}[side]
-        right = _side(planner, items[n], aliases[n], select, scope)
+        right = _side(planner, originals[n], aliases[n], select, scope)
         left_aliases = set(aliases[:n])
         pairs: list[tuple[exp.Expr, exp.Expr]] = []
         residual: list[exp.Expr] = []
@@ -122,7 +128,7 @@ def plan_joins(planner: Planner, select: exp.Select) -> Planned:
             select.set("where", None)
     _rewrite_select(select, scope, aliases, merged, hidden)
     select.set("joins", None)
-    return planned
+    return planned, select
 
 
 # ---------------------------------------------------------------- relations and names

@@ -171,7 +171,9 @@ class Planner:
         if select.args.get("joins"):
             from laminar_pg.sql.plan_joins import plan_joins
 
-            source = plan_joins(self, select)
+            source, select = plan_joins(self, select)
+            from_ = select.args.get("from_") or select.args.get("from")
+            assert from_ is not None
         else:
             source = self.plan_from(from_.this, _columns_used(select))
         for node in select.find_all(exp.Window):

@@ -294,7 +294,7 @@ def test_streaming_refusals(conn: psycopg.Connection[Any]) -> None:
          "0A000"),
         (f"CREATE MATERIALIZED VIEW {unique('v')} AS SELECT * FROM {bid} ORDER BY price LIMIT 3",
          "0A000"),
-        (f"CREATE MATERIALIZED VIEW {unique('v')} AS SELECT * FROM {bid} JOIN {t} ON true",
+        (f"CREATE MATERIALIZED VIEW {unique('v')} AS SELECT * FROM {bid} FULL JOIN {t} ON true",
          "0A000"),
         (f"CREATE STREAM {unique('s')} AS SELECT auction, count(*) FROM {bid} GROUP BY auction",
          "0A000"),

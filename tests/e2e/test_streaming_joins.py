@@ -137,3 +137,22 @@ def test_join_errors(conn: psycopg.Connection[Any], sql: str, sqlstate: str,
     # nothing was created, and the connection is usable
     assert conn.execute("SELECT count(*) FROM laminar_catalog.operator_metrics "
                         "WHERE view = %s", (view,)).fetchone() == (0,)
+
+
+def test_a_join_view_keeps_its_definition_as_written(conn: psycopg.Connection[Any]) -> None:
+    """The definition is logged and shown as written (table names qualified), and the same
+    text planned again (a cached statement) plans the same."""
+    a, b, view = unique("a"), unique("b"), unique("v")
+    for _ in range(2):
+        conn.execute(f"CREATE TABLE {a} (id int, name text)")
+        conn.execute(f"CREATE TABLE {b} (x int)")
+        conn.execute(f"INSERT INTO {a} VALUES (1, 'one'), (2, 'two')")
+        conn.execute(f"INSERT INTO {b} VALUES (2)")
+        conn.execute(f"CREATE MATERIALIZED VIEW {view} AS "
+                     f"SELECT p.name FROM {a} p JOIN {b} q ON p.id = q.x")
+        assert conn.execute(f"SELECT * FROM {view}").fetchall() == [("two",)]
+        shown = conn.execute(f"SHOW CREATE MATERIALIZED VIEW {view}").fetchone()
+        assert shown is not None
+        assert f"JOIN public.{b} AS q ON p.id = q.x" in shown[-1], shown
+        conn.execute(f"DROP MATERIALIZED VIEW {view}")
+        conn.execute(f"DROP TABLE {a}, {b}")
