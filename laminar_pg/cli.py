@@ -18,7 +18,17 @@ def _duration(text: str) -> float:
 
 
 def _metrics_port(text: str) -> int | None:
-    return None if text.lower() == "off" else int(text)
+    """A port number (0: a free one) or `off`."""
+    if text.strip().lower() == "off":
+        return None
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid metrics port {text!r} (a port number, 0 for a free one, or off)") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"metrics port {port} is out of range (0-65535)")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import sys
 
@@ -58,16 +59,42 @@ async def amain(config: Config) -> int:
         raise StartupError(
             f"could not listen on {config.host}:{config.port}: {exc.strerror or exc}"
         ) from None
+    try:
+        metrics = await start_metrics(config, db)
+    except StartupError:
+        await server.shutdown()
+        db.close()
+        raise
+    metrics_port = metrics.sockets[0].getsockname()[1] if metrics is not None else None
     server.install_signal_handlers()
-    server.write_server_json(None)
-    log.info("server.ready", port=server.port, data_dir=str(config.data_dir))
+    server.write_server_json(metrics_port)
+    log.info("server.ready", port=server.port, metrics_port=metrics_port,
+             data_dir=str(config.data_dir))
     try:
         await server.wait_stopped()
     finally:
+        if metrics is not None:
+            metrics.close()
         await server.shutdown()
         stale.unlink(missing_ok=True)
         db.close()
     return 0
+
+
+async def start_metrics(config: Config, db: Database) -> asyncio.Server | None:
+    """`GET /metrics` on --metrics-port (None: off), on the server's host."""
+    if config.metrics_port is None:
+        return None
+    from laminar_pg.observability.http import start_metrics_server
+    from laminar_pg.observability.prometheus import render
+
+    try:
+        return await start_metrics_server(config.host, config.metrics_port,
+                                          lambda: render(db))
+    except OSError as exc:
+        raise StartupError(
+            f"could not listen for metrics on {config.host}:{config.metrics_port}: "
+            f"{exc.strerror or exc} (use --metrics-port off or another port)") from None
 
 
 def open_database(config: Config) -> Database:

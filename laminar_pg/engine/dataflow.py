@@ -5,7 +5,9 @@ hands a message to an operator and routes what it returns to its downstream node
 depth-first, so a chunk travels from a source to every view before the next one is
 read (memory stays bounded: backpressure is the call stack). Barriers are aligned: a node
 runs `on_barrier` once the barrier has arrived on all its inputs, then passes it on.
-Every node counts rows in and out and the time its operator spent, per chunk.
+Every node counts rows in and out and the time its operator spent, per chunk, and keeps
+the last watermark it passed on: plain integer fields written by the pipeline thread only,
+so a system table reads them without a lock and without stalling the pipeline.
 
 A failure inside an operator fails the dataflow it belongs to (`DataflowFailed` carries
 the error text); the runtime marks the views of that dataflow failed and carries on.
@@ -41,6 +43,7 @@ class Node:
     chunks_in: int = 0
     busy_ns: int = 0
     barrier_arrivals: int = 0
+    watermark: int | None = None  # the last watermark this node passed on (microseconds)
     source_oid: int | None = None  # the source a reader's entry node reads
     owner: Any = None  # the runtime's Dataflow this node belongs to
 
@@ -62,6 +65,8 @@ def push(node: Node, message: Message, port: int = 0) -> None:
             if item.num_rows == 0:
                 continue
             node.rows_out += item.num_rows
+        elif isinstance(item, Watermark):
+            node.watermark = item.value
         for target, target_port in node.downstream:
             if target.owner is owner or target.owner is None:
                 push(target, item, target_port)

@@ -13,6 +13,12 @@ Strategy: a single loop (per shard, when Streaming engine II adds shards) that
 Sessions read `runtime.snapshot` (one attribute read: atomic) and never wait for the
 pipeline. A dataflow whose operator raises is marked failed with the error text, and
 its dependents with it; the others carry on.
+
+Figures for the system tables (`laminar_catalog.pipeline_metrics`, `view_metrics`): the
+loop counts batches, epochs (cycles), the time it spent working in each epoch and the
+events its readers read; a dataflow remembers the wall time of the newest change it was
+given and, at each barrier, what its published version reflects. All are plain fields
+written per batch or per epoch by the pipeline thread alone and read without a lock.
 """
 
 from __future__ import annotations
@@ -61,6 +67,11 @@ class Dataflow:
     failed: str | None = None
     failed_sqlstate: str = "XX000"
     created_ms: int = 0
+    # wall time (seconds) of the newest change delivered to it / reflected by the version
+    # it published at the last barrier; when that version last changed
+    last_ingest: float | None = None
+    published_ingest: float | None = None
+    last_update: float | None = None
     on_failure: Callable[[str, str], None] = lambda error, sqlstate: None
 
     def roots(self) -> list[Node]:
@@ -88,6 +99,15 @@ class Runtime:
         self._last_timestamp_ms = self.snapshot.timestamp_ms
         self.cycles = 0
         self.batches = 0
+        self.started_at = time.time()
+        self.events_ingested = 0  # events read by every reader, dropped dataflows included
+        self.emitted_by_removed = 0  # rows the outputs of dropped dataflows had received
+        self.busy_ns = 0  # time the loop spent working (not waiting), since the start
+        self.cycle_busy_ns = 0  # ... in the current epoch
+        self.cycle_total_ns = 0  # sum over completed epochs of their busy time
+        self.cycle_max_ns = 0
+        self.last_cycle_utilization = 0.0  # busy share of the last epoch's wall time
+        self._cycle_started = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="laminar-pipeline", daemon=True)
 
     # ------------------------------------------------------------ called by sessions
@@ -100,6 +120,16 @@ class Runtime:
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+
+    @property
+    def state(self) -> str:
+        """'starting' (thread not started), 'running', 'stopped', or 'failed' when the
+        thread died on its own."""
+        if self._stopping:
+            return "stopped"
+        if self._thread.ident is None:
+            return "starting"
+        return "running" if self._thread.is_alive() else "failed"
 
     def running(self) -> bool:
         """Whether queued work will still be done: started and alive, or not started yet."""
@@ -135,6 +165,7 @@ class Runtime:
     def _run(self) -> None:
         next_barrier = time.monotonic() + self.barrier_interval
         while not self._stopping:
+            began = time.perf_counter_ns()
             worked = self._run_commands()
             now = time.monotonic()
             for flow in list(self.dataflows.values()):
@@ -144,11 +175,35 @@ class Runtime:
             if now >= next_barrier or self._flush_waiters:
                 self._run_commands()  # committed work queued meanwhile lands in this epoch
                 self._barrier()
+                self._end_cycle(time.perf_counter_ns() - began, time.monotonic())
                 next_barrier = now + self.barrier_interval
                 continue
-            if not worked:
+            if worked:
+                spent = time.perf_counter_ns() - began
+                self.busy_ns += spent
+                self.cycle_busy_ns += spent
+            else:
                 self._wake.wait(timeout=max(0.0, min(next_barrier - now, self.barrier_interval)))
                 self._wake.clear()
+
+    def _end_cycle(self, spent_ns: int, now: float) -> None:
+        """An epoch is complete: its busy time (reading, pushing, the barrier) counts."""
+        self.busy_ns += spent_ns
+        busy = self.cycle_busy_ns + spent_ns
+        self.cycle_busy_ns = 0
+        self.cycle_total_ns += busy
+        self.cycle_max_ns = max(self.cycle_max_ns, busy)
+        elapsed = now - self._cycle_started
+        self._cycle_started = now
+        self.last_cycle_utilization = min(1.0, busy / 1e9 / elapsed) if elapsed > 0 else 0.0
+
+    def events_emitted(self) -> int:
+        """Rows (changes) received by every view's and sink's output, dropped ones included."""
+        total = self.emitted_by_removed
+        for flow in list(self.dataflows.values()):
+            if flow.output_node is not None:
+                total += flow.output_node.rows_in
+        return total
 
     def _run_commands(self) -> bool:
         ran = False
@@ -172,12 +227,14 @@ class Runtime:
         for reader, node in flow.readers:
             if reader.done:
                 continue
+            before = reader.events_read
             try:
                 chunk, watermark = reader.read(now)
             except Exception as exc:
                 self.fail(flow, f"source: {getattr(exc, 'message', None) or exc}",
                           getattr(exc, "sqlstate", "XX000"))
                 return True
+            self.events_ingested += reader.events_read - before
             if chunk is None and watermark is None:
                 continue
             worked = True
@@ -191,6 +248,8 @@ class Runtime:
         """Push into one dataflow; a failure fails that dataflow only."""
         if message is None or flow.failed is not None:
             return
+        if isinstance(message, Chunk):
+            flow.last_ingest = time.time()
         try:
             push(node, message)
         except DataflowFailed as exc:
@@ -220,11 +279,17 @@ class Runtime:
                     break
         views = dict(self.snapshot.views)
         failed = {}
-        for flow in self.dataflows.values():
+        published = time.time()
+        for flow in self.ordered():
             if flow.failed is not None:
                 failed[flow.oid] = (flow.failed, flow.failed_sqlstate)
-            elif flow.output is not None and hasattr(flow.output, "version"):
-                views[flow.oid] = flow.output.version()
+                continue
+            self._published_ingest(flow)
+            if flow.output is not None and hasattr(flow.output, "version"):
+                version = flow.output.version()
+                if views.get(flow.oid) is not version:
+                    flow.last_update = published
+                views[flow.oid] = version
         for oid in list(views):
             if oid not in self.dataflows:
                 del views[oid]
@@ -233,6 +298,17 @@ class Runtime:
         waiters, self._flush_waiters = self._flush_waiters, []
         for future in waiters:
             future.set_result(self.epoch)
+
+    def _published_ingest(self, flow: Dataflow) -> None:
+        """What the version published now reflects: its own newest change, or a newer
+        one of a view it reads (upstream views are visited first)."""
+        newest = flow.last_ingest
+        for upstream_oid in flow.views:
+            upstream = self.dataflows.get(upstream_oid)
+            if upstream is not None and upstream.published_ingest is not None:
+                if newest is None or upstream.published_ingest > newest:
+                    newest = upstream.published_ingest
+        flow.published_ingest = newest
 
     def ordered(self) -> list[Dataflow]:
         """Dataflows with every upstream view before its readers."""
@@ -264,6 +340,8 @@ class Runtime:
         flow = self.dataflows.pop(oid, None)
         if flow is None:
             return
+        if flow.output_node is not None:
+            self.emitted_by_removed += flow.output_node.rows_in
         for other in self.dataflows.values():
             if other.output_node is not None:
                 other.output_node.downstream = [

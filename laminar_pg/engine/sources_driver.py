@@ -11,6 +11,10 @@ emits the source's watermark:
 - The watermark of a split is its highest event time minus the delay; the source's is the
   minimum over its splits, and jumps to the end of time when a bounded source is done.
 - Pacing (`events_per_second`) only decides when events are read, never their times.
+
+Its figures (events, rows and bytes read, late events dropped, a sample of the event count
+about once a second for the recent rate) are updated once per chunk, on the pipeline
+thread; readers of the system tables only read them.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import pyarrow as pa
 from laminar_pg.engine.messages import END_OF_TIME, Chunk, Watermark
 
 NO_TIME = np.iinfo(np.int64).min
+RATE_WINDOW = 10.0  # seconds over which `events_per_second` is measured
 
 
 @numba.njit(nogil=True, cache=True)
@@ -64,7 +69,12 @@ class SourceReader:
         self.events_read = 0
         self.rows_read = 0
         self.late_dropped = 0
+        self.bytes_read = 0
         self.started = time.monotonic()
+        # (monotonic time, events read) about once a second over the last RATE_WINDOW:
+        # replaced as a whole (one attribute write), so a reader on another thread sees a
+        # consistent tuple.
+        self.rate_samples: tuple[tuple[float, int], ...] = ((self.started, 0),)
         self.watermark: int | None = None
         self.done = False
 
@@ -95,15 +105,49 @@ class SourceReader:
         batch, position = self.generator.read(split, start, max(1, budget // splits))
         self.events_read += position - start
         self.positions[split] = position
+        self._sample(now)
         if self.generator.exhausted(split, position):
             self.finished[split] = True
         chunk = None
         if batch.num_rows:
             self.rows_read += batch.num_rows
+            self.bytes_read += batch.get_total_buffer_size()  # O(columns), not O(rows)
             batch = self._drop_late(split, batch)
             if batch.num_rows:
                 chunk = Chunk(batch)
         return chunk, self._advance_watermark()
+
+    def _sample(self, now: float) -> None:
+        samples = self.rate_samples
+        if now - samples[-1][0] < 1.0:
+            return
+        kept = tuple(s for s in samples if now - s[0] <= RATE_WINDOW)
+        self.rate_samples = (*kept, (now, self.events_read))
+
+    def events_per_second(self, now: float) -> float:
+        """Events read per second over the last RATE_WINDOW seconds (fewer just after
+        the start); 0 once the source is done."""
+        if self.done:
+            return 0.0
+        samples = self.rate_samples
+        oldest = next((s for s in samples if now - s[0] <= RATE_WINDOW), samples[-1])
+        elapsed = now - oldest[0]
+        if elapsed <= 0:
+            return 0.0
+        return (self.events_read - oldest[1]) / elapsed
+
+    def split_watermarks(self) -> list[int | None]:
+        """Per split: its own watermark (highest event time minus the delay), the end of
+        time once it is exhausted, None before its first event (or without a watermark)."""
+        marks: list[int | None] = []
+        for highest, finished in zip(self.maxima, self.finished, strict=True):
+            if finished:
+                marks.append(int(END_OF_TIME))
+            elif self.time_column is None or highest == NO_TIME:
+                marks.append(None)
+            else:
+                marks.append(highest - self.delay)
+        return marks
 
     def _drop_late(self, split: int, batch: pa.RecordBatch) -> pa.RecordBatch:
         if self.time_column is None:

@@ -22,6 +22,7 @@ from sqlglot import exp
 from laminar_pg import __version__, errcodes
 from laminar_pg.catalog.objects import Catalog
 from laminar_pg.errors import SqlError
+from laminar_pg.observability import activity
 from laminar_pg.session import (  # noqa: F401  (pg_catalog, system_relations register relations)
     engine,
     pg_catalog,
@@ -142,6 +143,9 @@ class PgSession:
         self.sql_prepared: dict[str, PreparedStatement] = {}
         self.cursors: dict[str, Cursor] = {}
         self.current_query: str | None = None
+        # for laminar_catalog.sessions (observability/activity.py)
+        self.backend_start = datetime.datetime.now(datetime.UTC)
+        self.query_start: datetime.datetime | None = None
         self._plans: dict[tuple[str, tuple[int, ...], int, str], QueryPlan] = {}
         self._cancel_reason = "user request"
         self.writes = Writes(self)
@@ -181,6 +185,7 @@ class PgSession:
         self._engines = [self._duck]
         self._idle_engines = [self._duck]
         engine.register_session(self.process_id, self)
+        activity.connected(self.db, self)
         self.settings.take_changes()
         return self.settings.reported()
 
@@ -267,6 +272,7 @@ class PgSession:
         self._cancel.clear()
         self._cancel_reason = "user request"
         self.current_query = prepared.statement.text
+        self.query_start = datetime.datetime.now(datetime.UTC)
         self.settings.begin()  # the implicit transaction of a statement, or the block's
         timer = self._arm_statement_timeout()
         try:
@@ -352,6 +358,7 @@ class PgSession:
         except Exception:
             pass
         engine.unregister_session(self.process_id)
+        activity.disconnected(self.db, self)
         self.cursors.clear()
         self._duck = None
         engines, self._engines, self._idle_engines = self._engines, [], []
@@ -781,7 +788,8 @@ class PgSession:
         if isinstance(tree, ast.Explain):
             return Description(prepared.param_oids, _EXPLAIN_COLUMNS)
         if isinstance(tree, ast.ShowObjects):
-            return Description(prepared.param_oids, _SHOW_OBJECTS_COLUMNS)
+            return Description(prepared.param_oids, streaming_ddl.show_objects_columns(
+                str(tree.args.get("kind")).lower()))
         if isinstance(tree, ast.ShowCreate):
             return Description(prepared.param_oids, streaming_ddl.SHOW_CREATE_COLUMNS)
         if isinstance(tree, ast.ShowColumns):
@@ -1062,20 +1070,6 @@ class PgSession:
         table = pa.table({"QUERY PLAN": pa.array(lines, pa.string())})
         return RowsResult(_EXPLAIN_COLUMNS, _many(table.to_batches()), tag_override="EXPLAIN")
 
-    async def _show_objects(self, tree: ast.ShowObjects, params: Sequence[Any]) -> Result:
-        """SHOW TABLES (and the streaming kinds, empty until their issues build them)."""
-        kind = str(tree.args.get("kind")).lower()
-        names: list[str] = []
-        kinds = {"tables": "table", "sources": "source", "streams": "stream",
-                 "materialized views": "materialized view", "sinks": "sink"}
-        if kind in kinds:
-            schemas = self.search_path()
-            catalog = self._catalog()
-            names = sorted(o.name for o in catalog.objects.values()
-                           if o.kind == kinds[kind] and o.schema in schemas)
-        table = pa.table({"name": pa.array(names, pa.string())})
-        return RowsResult(_SHOW_OBJECTS_COLUMNS, _many(table.to_batches()), tag_override="SHOW")
-
     async def _refuse(self, tree: exp.Expr, params: Sequence[Any]) -> Result:
         raise errcodes.FeatureNotSupported(f"{_statement_name(tree)} is not supported yet")
 
@@ -1267,8 +1261,6 @@ def _statement_name(tree: exp.Expr) -> str:
 _SHOW_ALL_COLUMNS = (Column("name", 25), Column("setting", 25), Column("description", 25))
 
 _EXPLAIN_COLUMNS = (Column("QUERY PLAN", 25),)
-_SHOW_OBJECTS_COLUMNS = (Column("name", 25),)
-
 _HANDLERS: dict[type, Any] = {
     ast.SetVariable: PgSession._set,
     ast.ShowVariable: PgSession._show,
@@ -1286,7 +1278,7 @@ _HANDLERS: dict[type, Any] = {
     ast.FetchCursor: PgSession._fetch,
     ast.CloseCursor: PgSession._close_cursor,
     ast.Explain: PgSession._explain,
-    ast.ShowObjects: PgSession._show_objects,
+    ast.ShowObjects: streaming_ddl.show_objects,
     ast.CreateSource: streaming_ddl.create_source,
     ast.CreateStream: streaming_ddl.create_stream,
     ast.CreateMaterializedView: streaming_ddl.create_view,

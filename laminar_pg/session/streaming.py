@@ -13,7 +13,7 @@ per-connection registered Arrow table `__laminar_mv_<oid>`: before a query runs,
 session registers, on its engine connection, the versions of the runtime's current
 snapshot that the connection does not hold yet (zero copy). Every view is read as of
 the same completed epoch. Sources and streams hold no rows: a SELECT from one is refused
-with a hint.
+with a hint. Their figures (`laminar_catalog.*`) are built by laminar_pg.observability.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from laminar_pg import errcodes
 from laminar_pg.catalog.objects import Catalog, CatalogObject
 from laminar_pg.engine.dataflow import Node
 from laminar_pg.engine.expr import sql_type_to_arrow
-from laminar_pg.engine.messages import END_OF_TIME, Chunk
+from laminar_pg.engine.messages import Chunk
 from laminar_pg.engine.operators.blackhole import BlackholeSink
 from laminar_pg.engine.operators.materialize import Materialize
 from laminar_pg.engine.runtime import Dataflow, Runtime
@@ -246,54 +246,6 @@ class Streaming:
         snapshots = self._inputs(flow, result.inputs)
         return flow, result.depends_on, snapshots
 
-    def operator_metrics(self) -> pa.Table:
-        """`laminar_catalog.operator_metrics`: per operator of every view, stream-reading
-        view and sink: rows in and out, chunks, time spent and state size."""
-        rows: dict[str, list[Any]] = {k: [] for k in (
-            "view", "view_id", "operator_id", "operator", "rows_in", "rows_out", "chunks_in",
-            "busy_seconds", "state_bytes")}
-        for flow in sorted(self.runtime.dataflows.values(), key=lambda f: f.oid):
-            for index, node in enumerate(flow.nodes):
-                rows["view"].append(flow.name)
-                rows["view_id"].append(flow.oid)
-                rows["operator_id"].append(index)
-                rows["operator"].append(node.label)
-                rows["rows_in"].append(node.rows_in)
-                rows["rows_out"].append(node.rows_out)
-                rows["chunks_in"].append(node.chunks_in)
-                rows["busy_seconds"].append(node.busy_ns / 1e9)
-                rows["state_bytes"].append(node.operator.state_bytes())
-        types = {"view": pa.string(), "view_id": pa.int64(), "operator_id": pa.int64(),
-                 "operator": pa.string(), "rows_in": pa.int64(), "rows_out": pa.int64(),
-                 "chunks_in": pa.int64(), "busy_seconds": pa.float64(),
-                 "state_bytes": pa.int64()}
-        return pa.table({k: pa.array(v, type=types[k]) for k, v in rows.items()})
-
-    def sinks(self) -> pa.Table:
-        """`laminar_catalog.sinks`: every sink, what it received and its checksum."""
-        import decimal
-
-        items = sorted((o for o in self.objects.values() if o.kind == "sink"),
-                       key=lambda o: o.obj.oid)
-        rows: dict[str, list[Any]] = {k: [] for k in (
-            "name", "id", "connector", "definition", "rows", "changes", "checksum", "status")}
-        for item in items:
-            flow = self.runtime.dataflows.get(item.obj.oid)
-            sink = flow.output if flow is not None else None
-            rows["name"].append(item.obj.name)
-            rows["id"].append(item.obj.oid)
-            rows["connector"].append(item.options.get("connector"))
-            rows["definition"].append(item.definition)
-            rows["rows"].append(sink.rows if isinstance(sink, BlackholeSink) else 0)
-            rows["changes"].append(sink.changes if isinstance(sink, BlackholeSink) else 0)
-            rows["checksum"].append(decimal.Decimal(sink.checksum())
-                                    if isinstance(sink, BlackholeSink) else None)
-            rows["status"].append("failed" if flow is None or flow.failed else "running")
-        types = {"name": pa.string(), "id": pa.int64(), "connector": pa.string(),
-                 "definition": pa.string(), "rows": pa.int64(), "changes": pa.int64(),
-                 "checksum": pa.decimal128(20, 0), "status": pa.string()}
-        return pa.table({k: pa.array(v, type=types[k]) for k, v in rows.items()})
-
     # ------------------------------------------------------------ the runtime side
 
     def install(self, flow: Dataflow, table_rows: dict[int, pa.Table]) -> None:
@@ -367,41 +319,6 @@ class Streaming:
             if held.get(oid) is not table:
                 duck.register(view_relation(oid), table)
                 held[oid] = table
-
-    def source_metrics(self) -> pa.Table:
-        """`laminar_catalog.source_metrics`: per source, what its readers have read.
-
-        A source read by several views has a reader per view (each reads from the first
-        event); its figures are summed, its watermark is the lowest, and it is
-        'finished' once every reader has read a bounded source to its end ('idle' when
-        nothing reads it)."""
-        sources = sorted((o for o in self.objects.values() if o.kind == "source"),
-                         key=lambda o: o.obj.oid)
-        readers: dict[int, list[Any]] = {}
-        for flow in list(self.runtime.dataflows.values()):
-            for reader, node in flow.readers:
-                readers.setdefault(node.source_oid if node.source_oid is not None else -1, []).append(reader)
-        rows: dict[str, list[Any]] = {k: [] for k in (
-            "name", "id", "readers", "events", "rows", "late_events_dropped", "watermark",
-            "status")}
-        for item in sources:
-            mine = readers.get(item.obj.oid, [])
-            marks = [r.watermark for r in mine if r.watermark is not None]
-            rows["name"].append(item.obj.name)
-            rows["id"].append(item.obj.oid)
-            rows["readers"].append(len(mine))
-            rows["events"].append(sum(r.events_read for r in mine))
-            rows["rows"].append(sum(r.rows_read for r in mine))
-            rows["late_events_dropped"].append(sum(r.late_dropped for r in mine))
-            low = min(marks) if marks and len(marks) == len(mine) else None
-            rows["watermark"].append(None if low is None or low >= END_OF_TIME or low < 0
-                                     else low)
-            rows["status"].append("idle" if not mine else
-                                  "finished" if all(r.done for r in mine) else "running")
-        types = {"name": pa.string(), "id": pa.int64(), "readers": pa.int64(),
-                 "events": pa.int64(), "rows": pa.int64(), "late_events_dropped": pa.int64(),
-                 "watermark": pa.timestamp("us"), "status": pa.string()}
-        return pa.table({k: pa.array(v, type=types[k]) for k, v in rows.items()})
 
     def forget_connection(self, duck: Any) -> None:
         self._registered.pop(id(duck), None)

@@ -435,3 +435,60 @@ def explain_streaming(session: PgSession, tree: ast.LaminarStatement) -> list[st
 
     show(result.output.node, 1)
     return lines
+
+
+_SHOW_KINDS = {"sources": "source", "streams": "stream", "materialized views": "materialized view",
+               "tables": "table", "sinks": "sink", "views": "view"}
+_NAME, _SCHEMA = Column("name", 25), Column("schema", 25)
+
+
+def show_objects_columns(kind: str) -> tuple[Column, ...]:
+    """What SHOW <kind> prints: name and schema, then the connector of a source or sink
+    and the status of a streaming object (as laminar_catalog.* says it)."""
+    if kind in ("sources", "sinks"):
+        return (_NAME, _SCHEMA, Column("connector", 25), Column("status", 25))
+    if kind in ("streams", "materialized views"):
+        return (_NAME, _SCHEMA, Column("status", 25))
+    return (_NAME, _SCHEMA)
+
+
+async def show_objects(session: PgSession, tree: ast.ShowObjects, params: Any) -> RowsResult:
+    """SHOW SOURCES | STREAMS | MATERIALIZED VIEWS | TABLES | SINKS | VIEWS [FROM schema]:
+    the objects of that kind in that schema (else the schemas of search_path), sorted by
+    name (then schema)."""
+    from laminar_pg.observability import figures
+
+    kind = str(tree.args.get("kind")).lower()
+    columns = show_objects_columns(kind)
+    catalog = session._catalog()
+    schema = tree.args.get("schema")
+    if schema is not None:
+        if (catalog.find("schema", "", str(schema)) is None
+                and schema not in ("pg_catalog", "information_schema", "laminar_catalog")):
+            raise errcodes.InvalidSchemaName(f'schema "{schema}" does not exist')
+        schemas = [str(schema)]
+    else:
+        schemas = session.search_path()
+    found: list[tuple[str, str]]
+    if kind == "views":
+        views = session.db.streaming.objects
+        rows = session._describe_engine().execute(
+            "SELECT view_name, schema_name FROM duckdb_views() WHERE NOT internal").fetchall()
+        mvs = {(o.obj.schema, o.obj.name) for o in views.values()}
+        found = [(n, s) for n, s in rows if s in schemas and (s, n) not in mvs]
+    else:
+        found = [(o.name, o.schema) for o in catalog.objects.values()
+                 if o.kind == _SHOW_KINDS[kind] and o.schema in schemas]
+    found.sort()
+    data: dict[str, list[Any]] = {"name": [n for n, _ in found], "schema": [s for _, s in found]}
+    names = {c.name for c in columns}
+    if "status" in names:
+        items = [session.db.streaming.find(catalog, exp.table_(n, db=s), [s],
+                                           (_SHOW_KINDS[kind],)) for n, s in found]
+        data["status"] = [figures.object_status(session.db, item)[0] if item is not None
+                          else "unknown" for item in items]
+        if "connector" in names:
+            data["connector"] = [item.options.get("connector") if item is not None else None
+                                 for item in items]
+    table = pa.table({c.name: pa.array(data[c.name], pa.string()) for c in columns})
+    return RowsResult(columns, _many(table.to_batches()), tag_override="SHOW")

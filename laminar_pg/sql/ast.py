@@ -51,12 +51,13 @@ class ShowVariable(LaminarStatement):
 
 
 class ShowObjects(LaminarStatement):
-    """`SHOW SOURCES|STREAMS|MATERIALIZED VIEWS|TABLES|SINKS|VIEWS`.
+    """`SHOW SOURCES|STREAMS|MATERIALIZED VIEWS|TABLES|SINKS|VIEWS [{FROM | IN} schema]`.
 
-    kind: 'sources', 'streams', 'materialized views', 'tables', 'sinks' or 'views'.
+    kind: 'sources', 'streams', 'materialized views', 'tables', 'sinks' or 'views';
+    schema: the schema's name (None: the schemas of search_path).
     """
 
-    arg_types = {"kind": True}
+    arg_types = {"kind": True, "schema": False}
 
 
 class ResetVariable(LaminarStatement):

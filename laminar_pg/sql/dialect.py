@@ -616,7 +616,14 @@ class LaminarParser(PostgresParser):
             return ast.ShowColumns(this=self._parse_object_name())
         kind = self._match_one_of(SHOW_OBJECT_KINDS)
         if kind is not None:
-            return ast.ShowObjects(kind=" ".join(kind).lower())
+            schema = None
+            if self._match_set((TokenType.FROM, TokenType.IN)):
+                identifier = self._parse_id_var(any_token=False)
+                if identifier is None:
+                    self.raise_error("Expecting a schema name")
+                    raise AssertionError("unreachable")
+                schema = identifier.name
+            return ast.ShowObjects(kind=" ".join(kind).lower(), schema=schema)
         return ast.ShowVariable(this=self._parse_variable_target())
 
     def _parse_reset(self) -> exp.Expr:
@@ -1042,7 +1049,9 @@ class LaminarGenerator(PostgresGenerator):
         return "SHOW ALL" if name == "all" else f"SHOW {self._dotted(name)}"
 
     def showobjects_sql(self, expression: ast.ShowObjects) -> str:
-        return f"SHOW {str(expression.args['kind']).upper()}"
+        schema = expression.args.get("schema")
+        where = f" FROM {quote_name(str(schema))}" if schema is not None else ""
+        return f"SHOW {str(expression.args['kind']).upper()}{where}"
 
     def resetvariable_sql(self, expression: ast.ResetVariable) -> str:
         name = str(expression.this)

@@ -1,7 +1,9 @@
 """Run a real laminar_pg server process for tests and benchmarks.
 
 The server is started with `--port 0`; we wait for DATA_DIR/server.json (written when it
-is ready to run queries), never for a fixed time.
+is ready to run queries), never for a fixed time. The metrics endpoint is off unless a
+test asks for it (`metrics=True`: a free port, read back from server.json), so servers
+started in parallel never compete for port 6876.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ class LaminarServer:
     extra_args: list[str] = field(default_factory=list)
     data_dir: Path | None = None
     env: dict[str, str] | None = None
+    metrics: bool = False
     host: str = "127.0.0.1"
     port: int = 0
+    metrics_port: int | None = None
     pid: int = 0
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
@@ -42,7 +46,8 @@ class LaminarServer:
         self.log_path = self.data_dir.parent / f"server-{os.getpid()}-{time.time_ns()}.log"
         args = [
             sys.executable, "-m", "laminar_pg", "serve", "--host", self.host, "--port", "0",
-            "--data-dir", str(self.data_dir), "--workers", "1", "--metrics-port", "off",
+            "--data-dir", str(self.data_dir), "--workers", "1",
+            "--metrics-port", "0" if self.metrics else "off",
             *self.extra_args,
         ]
         env = dict(os.environ)
@@ -60,6 +65,8 @@ class LaminarServer:
                     info = None
                 if info:
                     self.port = int(info["port"])
+                    found = info.get("metrics_port")
+                    self.metrics_port = int(found) if found is not None else None
                     self.pid = int(info["pid"])
                     return self
             time.sleep(0.02)
@@ -72,6 +79,12 @@ class LaminarServer:
     @property
     def dsn(self) -> str:
         return f"host={self.host} port={self.port} user=laminar dbname=laminar"
+
+    @property
+    def metrics_url(self) -> str:
+        if self.metrics_port is None:
+            raise RuntimeError("this server runs without metrics (LaminarServer(metrics=True))")
+        return f"http://{self.host}:{self.metrics_port}/metrics"
 
     @property
     def url(self) -> str:
