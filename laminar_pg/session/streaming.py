@@ -35,7 +35,7 @@ from laminar_pg import errcodes
 from laminar_pg.catalog.objects import Catalog, CatalogObject
 from laminar_pg.engine.dataflow import Node
 from laminar_pg.engine.expr import sql_type_to_arrow
-from laminar_pg.engine.messages import Chunk
+from laminar_pg.engine.messages import Chunk, Watermark
 from laminar_pg.engine.operators.blackhole import BlackholeSink
 from laminar_pg.engine.operators.materialize import Materialize
 from laminar_pg.engine.runtime import Dataflow, Runtime
@@ -261,10 +261,13 @@ class Streaming:
                 raise errcodes.ObjectNotInPrerequisiteState(
                     f"materialized view {upstream.name} failed: {upstream.failed}")
             contents = upstream.output.current()
+            watermark = upstream.output_node.watermark
             for node in nodes:
                 if contents.num_rows:
                     for batch in contents.to_batches():
                         runtime.deliver(flow, node, Chunk(batch))
+                if watermark is not None:  # the upstream's watermark will not come again
+                    runtime.deliver(flow, node, Watermark(watermark))
                 upstream.output_node.connect(node)
         for table_oid, nodes in flow.tables.items():
             rows = table_rows.get(table_oid)

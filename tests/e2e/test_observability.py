@@ -422,3 +422,18 @@ def test_metrics_requests_without_sockets(head: bytes, status: int, head_only: b
     assert encoded.startswith(f"HTTP/1.1 {status} ".encode())
     assert f"Content-Length: {len(response.body)}".encode() in encoded
     assert encoded.endswith(b"\r\n\r\n") if head_only else encoded.endswith(response.body)
+
+
+def test_a_view_over_a_finished_view_inherits_its_watermark(
+        conn: psycopg.Connection[Any]) -> None:
+    """A view created after its input view's watermark reached the end of time starts
+    with that watermark (it would never come again otherwise)."""
+    names = bounded_pipeline(conn)
+    late = unique("late")
+    conn.execute(f"CREATE MATERIALIZED VIEW {late} AS SELECT auction FROM "
+                 f"{names['per_auction']} WHERE bids > 1")
+    conn.execute("FLUSH")
+    row = conn.execute(
+        "SELECT watermark = 'infinity'::timestamp FROM laminar_catalog.watermarks "
+        "WHERE name = %s", (late,)).fetchone()
+    assert row == (True,)
