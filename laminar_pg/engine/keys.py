@@ -546,10 +546,13 @@ class KeyEncoder:
                 out[:, word] |= (~valid).astype(np.int64) << bit
         return out
 
-    def decode(self, codes: np.ndarray) -> list[pa.Array]:
-        """The key columns, with their original types, from rows of words."""
+    def decode(self, codes: np.ndarray, which: list[int] | None = None) -> list[pa.Array]:
+        """The key columns (or those listed in `which`), with their original types, from
+        rows of words."""
         columns = []
         for i, codec in enumerate(self.codecs):
+            if which is not None and i not in which:
+                continue
             o = self.offsets[i]
             words = codes[:, o: o + codec.width]
             if i in self.mask_bits:

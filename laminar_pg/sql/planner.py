@@ -155,37 +155,49 @@ class Planner:
     # ---------------------------------------------------------------- SELECT
 
     def plan_select(self, select: exp.Select) -> tuple[Planned, list[str]]:
-        for key, what in (("order", "ORDER BY"), ("limit", "LIMIT"), ("offset", "OFFSET"),
-                          ("windows", "WINDOW"), ("qualify", "QUALIFY"),
+        for key, what in (("windows", "WINDOW"), ("qualify", "QUALIFY"),
                           ("laterals", "LATERAL"), ("with_", "WITH")):
             if select.args.get(key):
-                hint = ("Top-N views come with Streaming engine II."
-                        if key in ("order", "limit") else None)
-                raise unsupported(what, hint)
+                raise unsupported(what)
+        if any(select.args.get(k) for k in ("order", "limit", "offset")):
+            from laminar_pg.sql.plan_top_n import plan_order_limit
+
+            return plan_order_limit(self, select)
         if select.args.get("distinct") and select.args["distinct"].args.get("on"):
             raise unsupported("DISTINCT ON")
         from_ = select.args.get("from_") or select.args.get("from")
         if from_ is None:
             raise unsupported("a view without FROM",
                               hint="A streaming view reads a source, table, stream or view.")
-        if select.args.get("joins"):
+        from laminar_pg.sql.plan_top_n import plan_row_number
+
+        where = select.args.get("where")
+        condition = where.this if where is not None else None
+        ranked = plan_row_number(self, select)
+        if ranked is not None:  # FROM (SELECT ..., ROW_NUMBER() ... AS rn) WHERE rn <= N
+            source, condition = ranked
+        elif select.args.get("joins"):
             from laminar_pg.sql.plan_joins import plan_joins
 
             source, select = plan_joins(self, select)
             from_ = select.args.get("from_") or select.args.get("from")
             assert from_ is not None
+            where = select.args.get("where")
+            condition = where.this if where is not None else None
         else:
             source = self.plan_from(from_.this, _columns_used(select))
         for node in select.find_all(exp.Window):
-            raise unsupported(f"window function {node.this.sql()}")
+            if ranked is None or not _inside(node, from_.this):
+                raise unsupported(f"window function {node.this.sql()}",
+                                  hint="ROW_NUMBER() is supported in a subquery whose rows "
+                                       "the outer query filters with row_number <= N.")
         for sub in select.find_all(exp.Subquery, exp.Exists):
-            if sub is not from_.this:
+            if sub is not from_.this and not _inside(sub, from_.this):
                 raise unsupported("a subquery in an expression")
-        where = select.args.get("where")
-        if where is not None:
-            if _has_aggregate(where.this):
+        if condition is not None:
+            if _has_aggregate(condition):
                 raise errcodes.GroupingError("aggregate functions are not allowed in WHERE")
-            source = self.filter(source, where.this)
+            source = self.filter(source, condition)
         projections = self.expand_star(select.expressions, source.schema)
         group = select.args.get("group")
         having = select.args.get("having")
@@ -545,6 +557,15 @@ class Planner:
 
 
 # -------------------------------------------------------------------- helpers
+
+
+def _inside(node: exp.Expr, container: exp.Expr) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent is container:
+            return True
+        parent = parent.parent
+    return False
 
 
 def _columns_used(select: exp.Select) -> set[str] | None:

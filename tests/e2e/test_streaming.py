@@ -243,7 +243,7 @@ def test_nexmark_views_equal_their_batch_answer(conn: psycopg.Connection[Any]) -
             assert count >= 100, f"only {count} windows closed"
         if name == "q0":
             assert count == counts["bid"]
-        if name in ("q3", "q8", "q20"):
+        if name in ("q3", "q5", "q7", "q8", "q9", "q18", "q19", "q20"):
             assert count >= 20, f"{name}: only {count} rows joined"
 
 
@@ -292,7 +292,7 @@ def test_streaming_refusals(conn: psycopg.Connection[Any]) -> None:
         (f"CREATE MATERIALIZED VIEW {unique('v')} AS SELECT max(price) FROM "
          f"TUMBLE({bid}, date_time, INTERVAL '10' SECOND) GROUP BY window_end EMIT ON WINDOW CLOSE",
          "0A000"),
-        (f"CREATE MATERIALIZED VIEW {unique('v')} AS SELECT * FROM {bid} ORDER BY price LIMIT 3",
+        (f"CREATE MATERIALIZED VIEW {unique('v')} AS SELECT * FROM {bid} ORDER BY price LIMIT auction",
          "0A000"),
         (f"CREATE MATERIALIZED VIEW {unique('v')} AS SELECT * FROM {bid} FULL JOIN {t} ON true",
          "0A000"),

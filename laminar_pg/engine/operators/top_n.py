@@ -1,0 +1,274 @@
+"""TopN: the first rows of each partition in an order, kept up to date under retractions.
+
+It serves `ROW_NUMBER() OVER (PARTITION BY p ORDER BY o) <= N` (with the row number as
+an output column) and `ORDER BY o LIMIT N [OFFSET M]` (one partition, no rank column).
+Rows are instances: a row of weight 2 takes two consecutive row numbers, as two equal
+rows would in a batch query.
+
+State: every row of the input, consolidated (all its columns encoded as words -> its
+weight), listed per partition (doubly linked through slot numbers, as in `HashJoin`),
+and per row the ranks it was last emitted with (`first`, `n`: instances first..first+n-1
+were emitted). Chunks only add weights and note the partitions they touched. At a
+barrier, the rows of the touched partitions are sorted in one pass (partition, then each
+order key with PostgreSQL's NULL placement: last ascending, first descending), their new
+ranks counted from the weights, and only the rows whose ranks changed are retracted and
+re-emitted; rows whose weight reached zero leave the state. An append-only input also
+forgets rows ranked past the limit, which can never come back, so its state stays at N
+rows per partition. Ties in the order are broken by the order rows arrived in (as any
+order of ties is a correct ROW_NUMBER).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from laminar_pg.engine.keys import KeyEncoder
+from laminar_pg.engine.messages import Barrier, Chunk, Message
+from laminar_pg.engine.operator import Operator
+from laminar_pg.engine.operators.join import _count_matches, _fill_matches
+from laminar_pg.engine.state import StateColumn, StateTable
+
+
+@dataclass(frozen=True)
+class SortKey:
+    column: int
+    descending: bool = False
+    nulls_first: bool | None = None  # None: PostgreSQL's default for the direction
+
+    @property
+    def nulls_go_first(self) -> bool:
+        return self.descending if self.nulls_first is None else self.nulls_first
+
+
+@numba.njit(nogil=True, cache=True)
+def _add_rows(row_slots: np.ndarray, part_slots: np.ndarray, weights: np.ndarray,
+              row_weight: np.ndarray, row_part: np.ndarray, next_: np.ndarray,
+              prev: np.ndarray, head: np.ndarray, count: np.ndarray) -> None:
+    for i in range(row_slots.shape[0]):
+        r = row_slots[i]
+        p = part_slots[i]
+        if row_part[r] < 0:
+            row_part[r] = p
+            prev[r] = -1
+            first = head[p]
+            next_[r] = first
+            if first >= 0:
+                prev[first] = r
+            head[p] = r
+            count[p] += 1
+        row_weight[r] += weights[i]
+
+
+@numba.njit(nogil=True, cache=True)
+def _unlink(rows: np.ndarray, row_part: np.ndarray, next_: np.ndarray, prev: np.ndarray,
+            head: np.ndarray, count: np.ndarray) -> None:
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        p = row_part[r]
+        if p < 0:
+            continue
+        a = prev[r]
+        b = next_[r]
+        if a >= 0:
+            next_[a] = b
+        else:
+            head[p] = b
+        if b >= 0:
+            prev[b] = a
+        row_part[r] = -1
+        count[p] -= 1
+
+
+@numba.njit(nogil=True, cache=True)
+def _ranks(parts: np.ndarray, weights: np.ndarray, low: int, high: int,
+           first: np.ndarray, n: np.ndarray, beyond: np.ndarray) -> None:
+    """Rows sorted by partition then order: per row, its first rank inside [low, high]
+    and how many of its instances fall there; `beyond`: all of its instances rank past
+    `high`."""
+    position = 0
+    for i in range(parts.shape[0]):
+        if i == 0 or parts[i] != parts[i - 1]:
+            position = 0
+        w = max(weights[i], 0)
+        start = position + 1  # its instances rank start .. position + w
+        position += w
+        lo = max(start, low)
+        hi = min(position, high)
+        if hi >= lo:
+            first[i] = lo
+            n[i] = hi - lo + 1
+        else:
+            first[i] = -1
+            n[i] = 0
+        beyond[i] = start > high
+
+
+class TopN(Operator):
+    """Ranks `offset + 1 .. offset + limit` of each partition by `order`. Output: the
+    input's columns, plus the rank (int64) when `rank_column`."""
+
+    name = "top_n"
+
+    def __init__(self, input_schema: pa.Schema, partition: list[int], order: list[SortKey],
+                 limit: int, output_schema: pa.Schema, *, offset: int = 0,
+                 rank_column: bool = False, append_only: bool = False) -> None:
+        super().__init__(output_schema)
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset are not negative")
+        if len(output_schema) != len(input_schema) + (1 if rank_column else 0):
+            raise ValueError("the output is the input's columns, then the rank")
+        self.input_schema = input_schema
+        self.partition = list(partition)
+        self.order = list(order)
+        self.limit = limit
+        self.offset = offset
+        self.rank_column = rank_column
+        self.append_only = append_only
+        self.rows_encoder = KeyEncoder([f.type for f in input_schema])
+        self.part_encoder = KeyEncoder([input_schema.field(i).type for i in partition])
+        self.rows = StateTable(self.rows_encoder.width, [
+            StateColumn("weight", np.int64), StateColumn("part", np.int64, fill=-1),
+            StateColumn("next", np.int64, fill=-1), StateColumn("prev", np.int64, fill=-1),
+            StateColumn("first", np.int64, fill=-1), StateColumn("n", np.int64),
+        ], encoder=self.rows_encoder)
+        self.parts = StateTable(self.part_encoder.width, [
+            StateColumn("head", np.int64, fill=-1), StateColumn("count", np.int64),
+        ], encoder=self.part_encoder)
+        self._touched: list[np.ndarray] = []
+        self._order_columns = sorted({k.column for k in order})
+
+    def state_bytes(self) -> int:
+        return self.rows.nbytes() + self.parts.nbytes() + self.rows_encoder.nbytes() \
+            + self.part_encoder.nbytes()
+
+    def on_chunk(self, chunk: Chunk, port: int) -> list[Message]:
+        batch = chunk.batch
+        n = batch.num_rows
+        if n == 0:
+            return []
+        weights = (np.ones(n, np.int64) if chunk.weights is None
+                   else np.ascontiguousarray(chunk.weights, dtype=np.int64))
+        row_slots = self.rows.lookup(self.rows_encoder.encode(list(batch.columns)))
+        if self.partition:
+            codes = self.part_encoder.encode([batch.column(i) for i in self.partition])
+        else:
+            codes = np.zeros((n, 0), np.int64)
+        part_slots = self.parts.lookup(codes)
+        r = self.rows
+        _add_rows(row_slots, part_slots, weights, r.column("weight"), r.column("part"),
+                  r.column("next"), r.column("prev"), self.parts.column("head"),
+                  self.parts.column("count"))
+        self._touched.append(np.unique(part_slots))
+        return []
+
+    def on_barrier(self, barrier: Barrier) -> list[Message]:
+        out: list[Message] = []
+        if self._touched:
+            touched = np.unique(np.concatenate(self._touched))
+            self._touched = []
+            chunk = self._rerank(touched)
+            if chunk is not None:
+                out.append(chunk)
+        self.rows.commit_epoch()
+        self.parts.commit_epoch()
+        return out
+
+    # ---------------------------------------------------------------- ranking
+
+    def _rerank(self, parts: np.ndarray) -> Chunk | None:
+        r = self.rows
+        m = _count_matches(parts, self.parts.column("head"), r.column("next"))
+        owner = np.empty(m, np.int64)
+        slots = np.empty(m, np.int64)
+        weights = np.empty(m, np.int64)
+        _fill_matches(parts, np.ones(parts.shape[0], np.int64), self.parts.column("head"),
+                      r.column("next"), r.column("weight"), owner, slots, weights)
+        # Rows in arrival order within a partition: the lists are newest first.
+        slots = slots[::-1].copy()
+        owner = owner[::-1].copy()
+        weights = weights[::-1].copy()
+        order = self._sorted(parts[owner], slots)
+        slots, weights, owner_parts = slots[order], weights[order], parts[owner][order]
+        count = slots.shape[0]
+        first = np.empty(count, np.int64)
+        n = np.empty(count, np.int64)
+        beyond = np.empty(count, np.bool_)
+        _ranks(owner_parts, weights, self.offset + 1, self.offset + self.limit,
+               first, n, beyond)
+        old_first = r.column("first")[slots]
+        old_n = r.column("n")[slots]
+        changed = (old_first != first) | (old_n != n)
+        chunk = self._changes(slots[changed], old_first[changed], old_n[changed],
+                              first[changed], n[changed])
+        r.column("first")[slots] = first
+        r.column("n")[slots] = n
+        gone = slots[(weights <= 0) | (beyond & self.append_only)]
+        if gone.shape[0]:
+            r.touch(gone)
+            _unlink(gone, r.column("part"), r.column("next"), r.column("prev"),
+                    self.parts.column("head"), self.parts.column("count"))
+            r.release(gone)
+            empty = parts[self.parts.column("count")[parts] == 0]
+            if empty.shape[0]:
+                self.parts.release(empty)
+        return chunk
+
+    def _sorted(self, owner_parts: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        """The order of the rows: partition, then the order keys, then arrival."""
+        if slots.shape[0] == 0:
+            return np.empty(0, np.int64)
+        decoded = dict(zip(self._order_columns,
+                           self.rows_encoder.decode(self.rows.keys.keys_of(slots),
+                                                    self._order_columns), strict=True))
+        columns: dict[str, pa.Array] = {"part": pa.array(owner_parts)}
+        sort_keys: list[tuple[str, str]] = [("part", "ascending")]
+        for i, key in enumerate(self.order):
+            values = decoded[key.column]
+            if values.null_count:
+                columns[f"n{i}"] = values.is_null()
+                sort_keys.append((f"n{i}", "descending" if key.nulls_go_first else "ascending"))
+            columns[f"v{i}"] = values
+            sort_keys.append((f"v{i}", "descending" if key.descending else "ascending"))
+        columns["arrival"] = pa.array(np.arange(slots.shape[0]))
+        sort_keys.append(("arrival", "ascending"))
+        indices: np.ndarray = pc.sort_indices(pa.table(columns),
+                                              sort_keys=sort_keys).to_numpy()
+        return indices
+
+    def _changes(self, slots: np.ndarray, old_first: np.ndarray, old_n: np.ndarray,
+                 first: np.ndarray, n: np.ndarray) -> Chunk | None:
+        if slots.shape[0] == 0:
+            return None
+        if self.rank_column:
+            # each instance is its own output row: retract the old ranks, emit the new
+            rows = np.concatenate([np.repeat(slots, old_n), np.repeat(slots, n)])
+            ranks = np.concatenate([_expand(old_first, old_n), _expand(first, n)])
+            weights = np.concatenate([np.full(int(old_n.sum()), -1, np.int64),
+                                      np.ones(int(n.sum()), np.int64)])
+        else:
+            delta = n - old_n
+            keep = delta != 0
+            rows, weights, ranks = slots[keep], delta[keep], np.empty(0, np.int64)
+        if rows.shape[0] == 0:
+            return None
+        columns = self.rows_encoder.decode(self.rows.keys.keys_of(rows))
+        columns = [c if c.type == f.type else c.cast(f.type)
+                   for c, f in zip(columns, self.input_schema, strict=True)]
+        if self.rank_column:
+            columns.append(pa.array(ranks - self.offset, pa.int64()))
+        batch = pa.RecordBatch.from_arrays(columns, schema=self.schema)
+        return Chunk(batch, None if (weights == 1).all() else weights)
+
+
+def _expand(first: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """first[i], first[i] + 1, ... n[i] values per row."""
+    total = int(n.sum())
+    if total == 0:
+        return np.empty(0, np.int64)
+    starts = np.repeat(first - np.concatenate(([0], np.cumsum(n)[:-1])), n)
+    return starts + np.arange(total)
