@@ -283,10 +283,29 @@ def _join(planner: Planner, left: Planned, right: Planned,
     right, right_keys = _with_keys(planner, right, [p[1] for p in pairs], types)
     fields = [f.with_nullable(True) for f in (*left.schema, *right.schema)]
     schema = pa.schema(fields)
-    operator = HashJoin(left.schema, right.schema, left_keys, right_keys, kind, schema)
+    close_key, close_shift = _window_key(left, right, left_keys, right_keys)
+    operator = HashJoin(left.schema, right.schema, left_keys, right_keys, kind, schema,
+                        close_key=close_key, close_shift=close_shift)
     node = planner.node(operator, left.node, right.node)
     return Planned(node, schema, None, left.watermarked and right.watermarked,
                    kind == "inner" and left.append_only and right.append_only)
+
+
+def _window_key(left: Planned, right: Planned, left_keys: list[int],
+                right_keys: list[int]) -> tuple[int | None, int]:
+    """The key that is a window bound on both sides, and its window's end after it: a
+    join of two watermarked inputs on it drops each window's state once both watermarks
+    passed its end. Prefers window_end (no shift)."""
+    if not (left.watermarked and right.watermarked):
+        return None, 0
+    for i, (lk, rk) in enumerate(zip(left_keys, right_keys, strict=True)):
+        if lk == left.window_end and rk == right.window_end and lk is not None:
+            return i, 0
+    for i, (lk, rk) in enumerate(zip(left_keys, right_keys, strict=True)):
+        if lk == left.window_start and rk == right.window_start and lk is not None \
+                and left.window_size is not None and right.window_size is not None:
+            return i, max(left.window_size, right.window_size)
+    return None, 0
 
 
 def _with_keys(planner: Planner, side: Planned, exprs: list[exp.Expr],
@@ -317,7 +336,7 @@ def _with_keys(planner: Planner, side: Planned, exprs: list[exp.Expr],
     added = iter(range(len(names), len(schema)))
     indices = [k if k is not None else next(added) for k in keys]
     return Planned(node, schema, side.time_column, side.watermarked, side.append_only,
-                   side.window_start, side.window_end), indices
+                   side.window_start, side.window_end, side.window_size), indices
 
 
 def _sql_type(t: pa.DataType) -> exp.DataType:

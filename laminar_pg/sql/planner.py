@@ -73,6 +73,7 @@ class Planned:
     append_only: bool
     window_start: int | None = None  # columns a window assignment added, while they last
     window_end: int | None = None
+    window_size: int | None = None  # microseconds from window_start to window_end (fixed)
 
 
 @dataclass(slots=True)
@@ -306,7 +307,8 @@ class Planner:
             raise errcodes.DuplicateColumn("the relation already has window_start / window_end")
         node = self.node(WindowAssign(schema, index, size, slide), source.node)
         return Planned(node, schema, len(schema) - 1 if source.time_column is not None else None,
-                       source.watermarked, source.append_only, len(schema) - 2, len(schema) - 1)
+                       source.watermarked, source.append_only, len(schema) - 2, len(schema) - 1,
+                       size)
 
     def assign_sessions(self, source: Planned, keys: list[exp.Expr],
                         args: list[exp.Expr]) -> Planned:
@@ -358,7 +360,8 @@ class Planner:
         compiled = compile_predicate(predicate, source.schema, clause=clause)
         node = self.node(Filter(source.schema, compiled), source.node)
         return Planned(node, source.schema, source.time_column, source.watermarked,
-                       source.append_only, source.window_start, source.window_end)
+                       source.append_only, source.window_start, source.window_end,
+                       source.window_size)
 
     def project(self, source: Planned, items: list[exp.Expr]) -> tuple[Planned, list[str]]:
         from laminar_pg.session.query import column_name
@@ -385,7 +388,8 @@ class Planner:
             return source, names
         node = self.node(Project(schema, compiled, direct), source.node)
         return Planned(node, schema, time_column, source.watermarked, source.append_only,
-                       window_start, window_end), names
+                       window_start, window_end,
+                       source.window_size if window_start is not None else None), names
 
     # ---------------------------------------------------------------- aggregates
 
@@ -440,8 +444,8 @@ class Planner:
             return None
 
         end_key = key_column(source.window_end)
-        if end_key is None and key_column(source.window_start) is not None:
-            assert source.window_end is not None
+        if end_key is None and key_column(source.window_start) is not None \
+                and source.window_end is not None:
             plain_keys.append(exp.column(source.schema.names[source.window_end]))
             end_key = len(plain_keys) - 1
 
@@ -501,8 +505,10 @@ class Planner:
         agg_node = self.node(aggregate, pre_node)
         if close_column is not None:
             self.closed_window = True
+        start_key = key_column(source.window_start)
         agg_planned = Planned(agg_node, out_schema, end_key, source.watermarked,
-                              close_column is not None, None, end_key)
+                              close_column is not None, start_key, end_key,
+                              source.window_size if start_key is not None else None)
 
         # Rewrite the select list and HAVING over the aggregate's output.
         key_sql = {k.sql(): i for i, k in enumerate(plain_keys)}
@@ -545,7 +551,8 @@ class Planner:
                             for n, f in zip(names, planned.schema, strict=True)])
         node = self.node(_Rename(schema), planned.node)
         return Planned(node, schema, planned.time_column, planned.watermarked,
-                       planned.append_only, planned.window_start, planned.window_end)
+                       planned.append_only, planned.window_start, planned.window_end,
+                       planned.window_size)
 
     def distinct(self, source: Planned) -> Planned:
         """DISTINCT: one row per distinct row (an aggregate over every column)."""

@@ -21,6 +21,12 @@ weight for it is zero) is emitted padded with NULLs. When a chunk moves one side
 for a key between zero and non-zero, the other side's rows of that key, if preserved,
 are retracted as padded rows (now they match) or emitted padded (now they do not).
 
+Windowed joins (`close_key`: a key column that is a window bound on both sides, its
+window's end `close_shift` microseconds after it): a key's rows can neither change nor
+find a partner once both inputs' watermarks passed that end, so each new key is queued
+by its end and, as the combined watermark passes it, the key and its rows leave the
+state of both sides. State then holds the open windows only.
+
 Kernels (numba, nogil) walk the lists; output columns come from the chunk (`take`) and
 from the other side's rows decoded from their words. A non-equality condition of an
 inner join is a filter after the join (the planner adds it); outer joins with one are
@@ -34,8 +40,9 @@ import numpy as np
 import pyarrow as pa
 
 from laminar_pg.engine.keys import KeyEncoder
-from laminar_pg.engine.messages import Barrier, Chunk, Message
+from laminar_pg.engine.messages import Barrier, Chunk, Message, Watermark
 from laminar_pg.engine.operator import Operator
+from laminar_pg.engine.operators.aggregate_order import CloseQueue
 from laminar_pg.engine.state import StateColumn, StateTable
 
 KINDS = ("inner", "left", "right", "full")
@@ -155,11 +162,12 @@ class _Side:
         return self.encoder.decode(self.rows.keys.keys_of(slots))
 
     def apply(self, batch: pa.RecordBatch, codes: np.ndarray,
-              weights: np.ndarray) -> np.ndarray:
-        """Add these rows (their key words `codes`); the key slots they touched."""
+              weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Add these rows (their key words `codes`): (the key slots they touched, the key
+        slots that are new)."""
         row_codes = self.encoder.encode(list(batch.columns))
         row_slots = self.rows.lookup(row_codes)
-        key_slots = self.keys.lookup(codes)
+        key_slots, new_keys = self.keys.lookup_new(codes)
         dead = np.empty(row_slots.shape[0], np.int64)
         n_dead = _apply_rows(row_slots, key_slots, weights, self.rows.column("weight"),
                              self.rows.column("key"), self.rows.column("next"),
@@ -167,7 +175,20 @@ class _Side:
                              self.keys.column("total"), self.keys.column("count"), dead)
         if n_dead:
             self.rows.release(dead[:n_dead])
-        return key_slots
+        return key_slots, new_keys
+
+    def drop_keys(self, key_slots: np.ndarray) -> None:
+        """Forget these keys and every row listed under them."""
+        head, next_ = self.keys.column("head"), self.rows.column("next")
+        m = _count_matches(key_slots, head, next_)
+        if m:
+            rows = np.empty(m, np.int64)
+            slots = np.empty(m, np.int64)
+            weights = np.empty(m, np.int64)
+            _fill_matches(key_slots, np.ones(key_slots.shape[0], np.int64), head, next_,
+                          self.rows.column("weight"), rows, slots, weights)
+            self.rows.release(slots)
+        self.keys.release(key_slots)
 
     def release_empty(self, key_slots: np.ndarray) -> None:
         empty = key_slots[self.keys.column("count")[key_slots] == 0]
@@ -183,7 +204,8 @@ class HashJoin(Operator):
     name = "hash_join"
 
     def __init__(self, left: pa.Schema, right: pa.Schema, left_keys: list[int],
-                 right_keys: list[int], kind: str, output_schema: pa.Schema) -> None:
+                 right_keys: list[int], kind: str, output_schema: pa.Schema, *,
+                 close_key: int | None = None, close_shift: int = 0) -> None:
         super().__init__(output_schema, inputs=2)
         if kind not in KINDS:
             raise ValueError(f"join kind {kind}")
@@ -199,9 +221,42 @@ class HashJoin(Operator):
         self.sides = (_Side(left, list(left_keys), self.keys),
                       _Side(right, list(right_keys), self.keys))
         self.preserved = (kind in ("left", "full"), kind in ("right", "full"))
+        self.close_key = close_key
+        self.close_shift = close_shift
+        self.queues = (CloseQueue(), CloseQueue())
+        self.closed_keys = 0  # keys dropped as their windows closed (for tests, metrics)
+        if close_key is not None and not pa.types.is_timestamp(types[close_key]):
+            raise ValueError("a join closes windows on a timestamp key column")
 
     def state_bytes(self) -> int:
-        return sum(s.nbytes() for s in self.sides)
+        return sum(s.nbytes() for s in self.sides) + sum(q.nbytes() for q in self.queues)
+
+    def _close_times(self, key_slots: np.ndarray, side: _Side) -> np.ndarray:
+        assert self.close_key is not None
+        words = side.keys.keys.keys_of(key_slots)
+        bound = self.keys.decode(words, [self.close_key])[0]
+        unit = bound.type.unit
+        per_us = {"s": 1_000_000, "ms": 1_000, "us": 1}.get(unit)
+        values: np.ndarray = bound.cast(pa.int64()).fill_null(
+            np.iinfo(np.int64).max).to_numpy()
+        micros: np.ndarray = values * per_us if per_us is not None else values // 1_000
+        return micros + self.close_shift
+
+    def on_watermark(self, watermark: Watermark, port: int) -> list[Message]:
+        advanced = self.input_watermark(watermark, port)
+        if advanced is None:
+            return []
+        if self.close_key is not None:
+            for side, queue in zip(self.sides, self.queues, strict=True):
+                popped = queue.pop_upto(advanced)
+                popped = np.unique(popped)
+                popped = popped[side.keys.keys.live[popped] == 1]
+                if popped.shape[0]:
+                    # a slot may have been reused by a later window since it was queued
+                    popped = popped[self._close_times(popped, side) <= advanced]
+                    side.drop_keys(popped)
+                    self.closed_keys += int(popped.shape[0])
+        return [Watermark(advanced)]
 
     def on_barrier(self, barrier: Barrier) -> list[Message]:
         for side in self.sides:
@@ -240,7 +295,9 @@ class HashJoin(Operator):
             before_slots = this.keys.find(kept_codes)
             before = this.totals(before_slots)
             kept = batch.take(pa.array(keep)) if keep.shape[0] != n else batch
-            key_slots = this.apply(kept, kept_codes, weights[keep])
+            key_slots, new_keys = this.apply(kept, kept_codes, weights[keep])
+            if self.close_key is not None and new_keys.shape[0]:
+                self.queues[port].push(self._close_times(new_keys, this), new_keys)
             if self.preserved[1 - port]:
                 after = this.keys.column("total")[key_slots]
                 first = np.unique(key_slots, return_index=True)[1]

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from laminar_pg.engine.messages import Barrier, Chunk
+from laminar_pg.engine.messages import Barrier, Chunk, Watermark
 from laminar_pg.engine.operators.join import HashJoin
 
 LEFT = pa.schema([("k1", pa.int64()), ("k2", pa.string()), ("a", pa.float64())])
@@ -129,3 +129,76 @@ def test_rows_leave_the_state_when_retracted() -> None:
 def test_keys_must_have_the_same_types() -> None:
     with pytest.raises(ValueError, match="same types"):
         HashJoin(LEFT, RIGHT, [0], [1], "inner", OUT)
+
+
+WL = pa.schema([("w", pa.timestamp("us")), ("k", pa.int64()), ("a", pa.int64())])
+WR = pa.schema([("k", pa.int64()), ("w", pa.timestamp("us")), ("b", pa.int64())])
+WOUT = pa.schema([pa.field(f"l_{f.name}", f.type) for f in WL]
+                 + [pa.field(f"r_{f.name}", f.type) for f in WR])
+
+
+@pytest.mark.parametrize("kind", ["inner", "left", "full"])
+@given(data=st.data())
+def test_windowed_join_forgets_closed_windows(kind: str, data: st.DataObject) -> None:
+    """Keys on a window bound: once both watermarks pass a window's end its rows leave the
+    state, and the output is still the join of everything (rows come only for windows
+    that are still open, as late rows are dropped upstream)."""
+    size = 10
+    op = HashJoin(WL, WR, [0, 1], [1, 0], kind, WOUT, close_key=0, close_shift=size)
+    inputs: list[Counter[Row]] = [Counter(), Counter()]
+    integrated: Counter[Row] = Counter()
+    marks = [0, 0]
+    for step in range(data.draw(st.integers(1, 25), label="steps")):
+        port = data.draw(st.integers(0, 1), label=f"port {step}")
+        if data.draw(st.booleans(), label=f"watermark {step}"):
+            marks[port] += data.draw(st.sampled_from([0, 5, 10, 20]), label="advance")
+            op.on_watermark(Watermark(marks[port]), port)
+            low = min(marks)
+            for side in op.sides:
+                ends = op._close_times(side.keys.keys.live_slots(), side)
+                assert (ends > low).all(), "a closed window is still held"
+            continue
+        # a window that neither watermark has closed; the row's own side may retract
+        start = min(marks) // size * size + size * data.draw(st.integers(0, 2), label="w")
+        held = [r for r, w in inputs[port].items() if w > 0 and r[0 if port == 0 else 1]
+                >= min(marks) - size + 1]
+        if data.draw(st.booleans(), label="retract") and held:
+            row, weight = data.draw(st.sampled_from(held), label="row"), -1
+        else:
+            key, value = data.draw(st.integers(0, 2), label="k"), data.draw(
+                st.integers(0, 3), label="v")
+            row = (start, key, value) if port == 0 else (key, start, value)
+            weight = 1
+        schema = WL if port == 0 else WR
+        columns = [pa.array([row[i]], pa.int64()).cast(f.type) for i, f in enumerate(schema)]
+        chunk = Chunk(pa.RecordBatch.from_arrays(columns, schema=schema),
+                      np.array([weight], np.int64))
+        inputs[port][row] += weight
+        for out in op.on_chunk(chunk, port):
+            assert isinstance(out, Chunk)
+            ws = [1] * out.batch.num_rows if out.weights is None else out.weights.tolist()
+            values = zip(*[c.cast(pa.int64()).to_pylist() if pa.types.is_timestamp(c.type)
+                           else c.to_pylist() for c in out.batch.columns], strict=True)
+            for r, w in zip(values, ws, strict=True):
+                integrated[r] += w
+        integrated = Counter({k: v for k, v in integrated.items() if v})
+        assert integrated == window_twin(kind, +inputs[0], +inputs[1])
+
+
+def window_twin(kind: str, left: Counter[Row], right: Counter[Row]) -> Counter[Row]:
+    out: Counter[Row] = Counter()
+    matched: set[Row] = set()
+    for lrow, lw in left.items():
+        hit = False
+        for rrow, rw in right.items():
+            if (lrow[0], lrow[1]) == (rrow[1], rrow[0]):
+                out[lrow + rrow] += lw * rw
+                hit = True
+                matched.add(rrow)
+        if not hit and kind in ("left", "full"):
+            out[(*lrow, None, None, None)] += lw
+    if kind == "full":
+        for rrow, rw in right.items():
+            if rrow not in matched:
+                out[(None, None, None, *rrow)] += rw
+    return Counter({k: v for k, v in out.items() if v})
