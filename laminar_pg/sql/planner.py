@@ -499,9 +499,12 @@ class Planner:
         close_column = None
         if self.emit_on_close and end_key is not None:
             close_column = end_key
+        forget_column = None
+        if close_column is None and end_key is not None and source.watermarked:
+            forget_column = end_key
         aggregate = HashAggregate(pre_schema, list(range(len(plain_keys))), agg_calls,
                                   out_schema, close_column=close_column,
-                                  append_only=source.append_only)
+                                  append_only=source.append_only, forget_column=forget_column)
         agg_node = self.node(aggregate, pre_node)
         if close_column is not None:
             self.closed_window = True

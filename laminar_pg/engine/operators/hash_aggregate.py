@@ -58,8 +58,11 @@ class HashAggregate(Operator):
 
     def __init__(self, input_schema: pa.Schema, group_by: list[int],
                  calls: list[AggregateCall], output_schema: pa.Schema, *,
-                 close_column: int | None = None, append_only: bool = False) -> None:
+                 close_column: int | None = None, append_only: bool = False,
+                 forget_column: int | None = None) -> None:
         super().__init__(output_schema)
+        if close_column is not None and forget_column is not None:
+            raise ValueError("a window column either closes (final rows) or is forgotten")
         if len(output_schema) != len(group_by) + len(calls):
             raise ValueError("the output has one column per group key and per call")
         self.input_schema = input_schema
@@ -67,7 +70,9 @@ class HashAggregate(Operator):
         self.calls = list(calls)
         self.append_only = append_only
         self.close_column = close_column
+        self.forget_column = forget_column
         self.late_rows = 0
+        self.forgotten_groups = 0  # groups released as their windows passed (EMIT CHANGES)
         fields = [input_schema.field(i) for i in self.group_by]
         self.encoder = KeyEncoder([f.type for f in fields], [f.nullable for f in fields])
         self._codecs: dict[int, ColumnCodec] = {}
@@ -84,8 +89,15 @@ class HashAggregate(Operator):
             self.state.lookup(np.empty((1, 0), dtype=np.int64))
         self._queue: CloseQueue | None = None
         self._closed_upto: int | None = None  # windows ending at or before it are closed
+        # EMIT CHANGES over windows with a watermark: a window's groups are forgotten
+        # (their last rows stand) at the first barrier after the watermark passes its end,
+        # and later rows for it are dropped as late, so state holds the open windows only.
+        self._forget_upto: int | None = None
+        self._held_watermark: int | None = None
         if close_column is not None:
             self._setup_close(close_column)
+        elif forget_column is not None:
+            self._setup_close(forget_column)
 
     # --- construction -------------------------------------------------------------------
 
@@ -96,7 +108,7 @@ class HashAggregate(Operator):
         tracking its changes when string_agg / array_agg read it at barriers. DISTINCT
         aggregates of one argument that only count share one index across their filters,
         a lane per filter, unless windows close."""
-        listed = self.close_column is not None
+        listed = self.close_column is not None or self.forget_column is not None
         users: dict[tuple[int, int | None, bool, bool], list[Accumulator]] = {}
         extremes: dict[tuple[int, int | None, bool, bool], set[str]] = {}
         for acc in self.accumulators:
@@ -235,6 +247,12 @@ class HashAggregate(Operator):
             chunk = self._emit_changes()
             if chunk is not None:
                 out.append(chunk)
+            if self._forget_upto is not None:
+                self._forget_windows(self._forget_upto)
+                self._forget_upto = None
+            if self._held_watermark is not None:  # after the changes it covers
+                out.append(Watermark(self._held_watermark))
+                self._held_watermark = None
         self.state.commit_epoch()
         for index in self.pairs:
             index.state.commit_epoch()
@@ -245,12 +263,37 @@ class HashAggregate(Operator):
         if advanced is None:
             return []
         out: list[Message] = []
+        if self.close_column is None:
+            # EMIT CHANGES: this epoch's changes go out at the barrier, so the watermark
+            # does too, after them (a downstream operator must not see it first)
+            self._held_watermark = advanced
+            if self._queue is not None:
+                limit = self._watermark_in_units(advanced)
+                self._closed_upto = limit if self._closed_upto is None else max(
+                    limit, self._closed_upto)
+                self._forget_upto = self._closed_upto
+            return []
         if self._queue is not None:
             chunk = self._close_windows(self._watermark_in_units(advanced))
             if chunk is not None:
                 out.append(chunk)
         out.append(Watermark(advanced))
         return out
+
+    def _forget_windows(self, limit: int) -> None:
+        """Release the groups of windows ending at or before `limit` (already emitted)."""
+        assert self._queue is not None
+        closing = self._queue.pop_upto(limit)
+        if closing.shape[0] == 0:
+            return
+        closing = np.unique(closing)
+        closing = closing[self.state.keys.live[closing] == 1]
+        for index in self.pairs:
+            index.drop_groups(closing)
+        for acc in self.accumulators:
+            acc.forget(self.state, closing)
+        self.state.release(closing)
+        self.forgotten_groups += int(closing.shape[0])
 
     def _reconcile_pairs(self) -> None:
         """Apply the pairs that appeared or vanished to the DISTINCT accumulators."""

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from laminar_pg.engine.keys import KeyEncoder
-from laminar_pg.engine.messages import Barrier, Chunk, Message
+from laminar_pg.engine.messages import Barrier, Chunk, Message, Watermark
 from laminar_pg.engine.operator import Operator
 from laminar_pg.engine.operators.join import _count_matches, _fill_matches
 from laminar_pg.engine.state import StateColumn, StateTable
@@ -140,6 +140,7 @@ class TopN(Operator):
             StateColumn("head", np.int64, fill=-1), StateColumn("count", np.int64),
         ], encoder=self.part_encoder)
         self._touched: list[np.ndarray] = []
+        self._held_watermark: int | None = None
         self._order_columns = sorted({k.column for k in order})
 
     def state_bytes(self) -> int:
@@ -166,6 +167,13 @@ class TopN(Operator):
         self._touched.append(np.unique(part_slots))
         return []
 
+    def on_watermark(self, watermark: Watermark, port: int) -> list[Message]:
+        """Held until the barrier: the changes it covers go out there, before it."""
+        advanced = self.input_watermark(watermark, port)
+        if advanced is not None:
+            self._held_watermark = advanced
+        return []
+
     def on_barrier(self, barrier: Barrier) -> list[Message]:
         out: list[Message] = []
         if self._touched:
@@ -174,6 +182,9 @@ class TopN(Operator):
             chunk = self._rerank(touched)
             if chunk is not None:
                 out.append(chunk)
+        if self._held_watermark is not None:
+            out.append(Watermark(self._held_watermark))
+            self._held_watermark = None
         self.rows.commit_epoch()
         self.parts.commit_epoch()
         return out

@@ -332,6 +332,46 @@ def test_emit_on_window_close_matches_the_twin(data: st.DataObject) -> None:
         assert op.late_rows == late
 
 
+@given(st.data())
+def test_emit_changes_forgets_closed_windows(data: st.DataObject) -> None:
+    """EMIT CHANGES over windows with a watermark: once it passes a window's end, the
+    window's groups leave the state at the next barrier (their last rows stand) and later
+    rows for it are dropped as late; the integrated output is that of every accepted row."""
+    group_by = data.draw(st.sampled_from([[WEND], [WEND, K1], [K2, WEND]]), label="group_by")
+    calls = data.draw(calls_strategy(), label="calls")
+    append_only = data.draw(st.booleans(), label="append_only")
+    op = HashAggregate(SCHEMA, group_by, calls, output_schema(group_by, calls),
+                       forget_column=group_by.index(WEND), append_only=append_only)
+    open_rows: dict[Row, tuple[Row, int]] = {}
+    closed_rows: dict[Row, tuple[Row, int]] = {}
+    closed_upto, late, watermark = -1, 0, 0
+    integrated: Counter[Row] = Counter()
+    for step in range(data.draw(st.integers(1, 10), label="steps")):
+        kind = data.draw(st.sampled_from(["chunk", "chunk", "watermark", "barrier"]))
+        if kind == "chunk":
+            for part in data.draw(epoch_changes(open_rows, append_only), label=f"step {step}"):
+                for row, weight in part:
+                    if row[WEND] <= closed_upto:
+                        late += 1
+                    else:
+                        add(open_rows, [(row, weight)])
+                assert op.on_chunk(make_chunk(part), 0) == []
+        elif kind == "watermark":
+            watermark += data.draw(st.sampled_from([0, 5, 10, 25]))
+            out = op.on_watermark(Watermark(watermark), 0)
+            assert all(not isinstance(m, Chunk) for m in out)
+            if watermark > closed_upto:
+                for key in [k for k, v in open_rows.items() if v[0][WEND] <= watermark]:
+                    closed_rows[key] = open_rows.pop(key)
+                closed_upto = watermark
+        else:
+            integrate(op.on_barrier(Barrier(step + 1, step + 1)), integrated, key=norm_row)
+            everything = {**closed_rows, **open_rows}
+            assert integrated == reference(everything, group_by, calls)
+            assert op.groups == len(reference(open_rows, group_by, calls))
+        assert op.late_rows == late
+
+
 # --- examples ---------------------------------------------------------------------------
 
 S2 = pa.schema([("k", pa.int64()), ("v", pa.int64())])
