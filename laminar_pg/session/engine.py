@@ -103,6 +103,9 @@ def open_engine() -> duckdb.DuckDBPyConnection:
         con.create_function(  # type: ignore[call-overload]
             name, fn, args, ret, null_handling="special", side_effects=True
         )
+    from laminar_pg.session import pg_functions  # catalog functions (format_type ...)
+
+    pg_functions.register(con)
     # Clients reach the engine only through SQL we translate, but DuckDB's own table
     # functions (read_csv('/etc/passwd'), glob, ...) would let them read the server's
     # files: PostgreSQL has no such functions, so the engine gets no file system.
@@ -125,7 +128,7 @@ _DUCK_OIDS = {
     "bigint": 20,
     "utinyint": 21,
     "usmallint": 23,
-    "uinteger": 20,
+    "uinteger": 26,  # only the catalog's oid columns have this type: PostgreSQL's oid
     "ubigint": 1700,
     "hugeint": 1700,
     "uhugeint": 1700,
@@ -147,7 +150,7 @@ _DUCK_OIDS = {
 }
 _ARRAY_OIDS = {16: 1000, 17: 1001, 21: 1005, 23: 1007, 20: 1016, 25: 1009, 700: 1021,
                701: 1022, 1700: 1231, 1082: 1182, 1083: 1183, 1114: 1115, 1184: 1185,
-               1186: 1187, 2950: 2951, 114: 199}
+               1186: 1187, 2950: 2951, 114: 199, 26: 1028}
 
 
 def type_modifier(t: Any, oid: int) -> int:
@@ -224,6 +227,7 @@ _MESSAGE_RULES: list[tuple[type[Exception], re.Pattern[str], str, str]] = [
     (duckdb.OutOfRangeException, re.compile(r"Overflow in \w+ of (INT\d+)"),
      "22003", "{0} out of range"),
 ]
+_UDF_ERROR = re.compile(r"while executing the UDF: (\w+): (.*)")
 _PG_TYPE_NAMES = {"INT16": "smallint", "INT32": "integer", "INT64": "bigint",
                   "DOUBLE": "double precision", "FLOAT": "real", "BOOL": "boolean"}
 
@@ -265,6 +269,11 @@ def translate_error(exc: Exception) -> SqlError:
     if isinstance(exc, duckdb.OutOfRangeException):
         return errcodes.NumericValueOutOfRange(message)
     if isinstance(exc, duckdb.InvalidInputException):
+        udf = _UDF_ERROR.search(text)
+        if udf is not None:  # a session or catalog function raised a PostgreSQL error
+            error_class = getattr(errcodes, udf.group(1), None)
+            if isinstance(error_class, type) and issubclass(error_class, SqlError):
+                return error_class(udf.group(2).strip())
         if "canceling statement" in text:
             return errcodes.QueryCanceled("canceling statement due to user request")
         if "unrecognized configuration parameter" in text:

@@ -19,6 +19,7 @@ import sqlglot
 from sqlglot import exp
 
 from laminar_pg import errcodes
+from laminar_pg.session import pg_functions
 from laminar_pg.session.relations import engine_name as relation_engine_name
 from laminar_pg.wire import types
 
@@ -65,13 +66,13 @@ class QueryPlan:
 _JSON_BUILDERS = {"jsonb_build_object": 3802, "json_build_object": 114}
 
 
-def pg_type_of(dtype: exp.DataType) -> types.PgType | None:
+def pg_type_of(dtype: exp.DataType | exp.ObjectIdentifier) -> types.PgType | None:
     """The PostgreSQL type a sqlglot DataType names (None if we do not know it)."""
     name = dtype.sql("postgres").lower()
     base = name.split("(")[0].strip()
     if dtype.is_type(exp.DataType.Type.ARRAY) or base.endswith("[]"):
         elem = dtype.expressions[0] if dtype.expressions else None
-        if isinstance(elem, exp.DataType):
+        if isinstance(elem, (exp.DataType, exp.ObjectIdentifier)):  # oid[], regtype[] ...
             inner = pg_type_of(elem)
             if inner is not None and inner.array_oid:
                 return types.TYPES_BY_OID.get(inner.array_oid)
@@ -96,7 +97,7 @@ def column_name(node: exp.Expr) -> str:
         return node.name
     if isinstance(node, exp.Cast):
         inner = column_name(node.this)
-        if inner != "?column?":
+        if inner != "?column?" and not _names_by_type(node.this):
             return inner
         pg = pg_type_of(node.to)
         if pg is not None and pg.element_oid:
@@ -125,6 +126,16 @@ def column_name(node: exp.Expr) -> str:
         name = text.split("(", 1)[0].strip().lower()
         return name if name.replace("_", "").isalnum() else "?column?"
     return "?column?"
+
+
+def _names_by_type(node: exp.Expr) -> bool:
+    """Whether a cast names this column by its type ('t'::regclass::oid is "oid"): the
+    inner expression is itself a cast of a constant (FigureColname's weak strength)."""
+    while isinstance(node, exp.Cast):
+        node = node.this
+        if not isinstance(node, exp.Cast):
+            return isinstance(node, (exp.Literal, exp.Null))
+    return False
 
 
 @dataclass(slots=True)
@@ -194,7 +205,9 @@ def infer_param_types(
         parent = param.parent
         if isinstance(parent, exp.Cast) and parent.this is param:
             pg = pg_type_of(parent.to)
-            if pg is not None:
+            if pg is not None and pg.name.startswith("reg"):  # $1::regclass: a name, as text
+                found.setdefault(index, TEXT)
+            elif pg is not None:
                 found.setdefault(index, pg.oid)
         elif isinstance(parent, (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Add,
                                  exp.Sub, exp.Mul, exp.Div)):
@@ -254,6 +267,11 @@ def _session_relations(tree: exp.Expr, names: frozenset[str]) -> tuple[str, ...]
             if not table.alias:
                 table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
             used.append(qualified)
+    if used:  # pg_catalog.pg_class.relname: the relation is known by its alias now
+        for column in tree.find_all(exp.Column):
+            db = column.args.get("db")
+            if db is not None and f"{column.text('db').lower()}.{column.table.lower()}" in used:
+                column.set("db", None)
     return tuple(dict.fromkeys(used))
 
 
@@ -332,6 +350,7 @@ def engine_rewrites(tree: exp.Expr, param_oids: Sequence[int], values: SessionVa
     """What DuckDB needs to answer as PostgreSQL would, applied in place (to a copy)."""
     refuse_wrong_answers(tree)
     _window_table_functions(tree)
+    tree = pg_functions.rewrite(tree, values.pid)  # first: pg_catalog.version() -> version()
     tree = substitute_session_functions(tree, values)
     _cast_params(tree, param_oids)
     _int4_generate_series(tree)
@@ -428,7 +447,8 @@ def plan_query(
             inner = item.this if isinstance(item, exp.Alias) else item
             if isinstance(inner, exp.Cast):
                 pg = pg_type_of(inner.to)
-                if pg is not None and pg.name in _DUCK_TYPE_FOR:
+                # reg* values are their names in results here (pg_functions.py): text
+                if pg is not None and pg.name in _DUCK_TYPE_FOR and not pg.name.startswith("reg"):
                     overrides[pos] = pg.oid
             elif isinstance(inner, exp.Anonymous) and str(inner.this).lower() == "pg_sleep":
                 overrides[pos] = VOID

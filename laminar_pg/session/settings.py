@@ -53,6 +53,7 @@ _SETTINGS = [
     Setting("idle_in_transaction_session_timeout", "0"),
     Setting("transaction_isolation", "read committed"),
     Setting("default_transaction_isolation", "read committed"),
+    Setting("default_table_access_method", "heap"),
     Setting("transaction_read_only", "off"),
     Setting("bytea_output", "hex", choices=("hex",)),
     Setting("max_identifier_length", "63", read_only=True),

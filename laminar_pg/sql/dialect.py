@@ -65,6 +65,9 @@ SHOW_CREATE_WORDS = (
     ("SINK",),
 )
 
+# EXPLAIN [ANALYZE] of an existing object (ast.ExplainObject)
+EXPLAIN_OBJECT_WORDS = (("MATERIALIZED", "VIEW"), ("STREAM",), ("SINK",))
+
 SHOW_OBJECT_KINDS = (
     ("SOURCES",),
     ("STREAMS",),
@@ -160,6 +163,18 @@ class LaminarParser(PostgresParser):
         return bool(following) and following.token_type not in (
             self.TEXT_MATCH_EXCLUDED_TOKENS
         ) and following.text.upper() == word
+
+    def _parse_types(self, check_func: bool = False, schema: bool = False,
+                     allow_identifiers: bool = True,
+                     with_collation: bool = False) -> exp.Expr | None:
+        this = super()._parse_types(check_func=check_func, schema=schema,
+                                    allow_identifiers=allow_identifiers,
+                                    with_collation=with_collation)
+        if isinstance(this, exp.ObjectIdentifier):  # oid[], regtype[]: asyncpg's introspection
+            while self._match_pair(TokenType.L_BRACKET, TokenType.R_BRACKET):
+                this = exp.DataType(this=exp.DataType.Type.ARRAY, expressions=[this],
+                                    nested=True)
+        return this
 
     def _parse_table_hints(self) -> list[exp.Expr] | None:
         """PostgreSQL has no table hints: `FROM t WITH (...)` is CREATE SINK's option list."""
@@ -367,7 +382,12 @@ class LaminarParser(PostgresParser):
                 word = self._curr.text.lower()
                 options["analyze" if word.startswith("analy") else word] = "true"
                 self._advance()
-        inner = self._parse_statement()
+        words = self._match_one_of(EXPLAIN_OBJECT_WORDS)
+        if words is not None:  # an existing object's dataflow, not a statement
+            inner: exp.Expr | None = ast.ExplainObject(kind=" ".join(words).lower(),
+                                                       this=self._parse_object_name())
+        else:
+            inner = self._parse_statement()
         if inner is None:
             self.raise_error("Expecting a statement to explain")
         return ast.Explain(this=inner, options=options)
@@ -1007,6 +1027,7 @@ class LaminarGenerator(PostgresGenerator):
                 ast.FlushStatement,
                 ast.CheckpointStatement,
                 ast.Explain,
+                ast.ExplainObject,
                 ast.CreateSource,
                 ast.CreateStream,
                 ast.CreateMaterializedView,
@@ -1150,6 +1171,10 @@ class LaminarGenerator(PostgresGenerator):
         options = expression.args.get("options") or {}
         listed = ", ".join(f"{k.upper()} {v.upper()}" for k, v in options.items())
         return f"EXPLAIN {'(' + listed + ') ' if listed else ''}{self.sql(expression.this)}"
+
+    def explainobject_sql(self, expression: ast.ExplainObject) -> str:
+        kind = str(expression.args["kind"]).upper()
+        return f"{kind} {self.sql(expression, 'this')}"
 
     def checkpointstatement_sql(self, expression: ast.CheckpointStatement) -> str:
         return "CHECKPOINT"

@@ -52,13 +52,8 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-ARRAYS_NEED_PG_TYPE = pytest.mark.xfail(
-    strict=True,
-    reason="asyncpg learns array element types by querying pg_catalog.pg_type, "
-    "which the pg_catalog issue (#9) builds",
-)
 ROUND_TRIP_PARAMS = [
-    pytest.param(*r, id=r[0], marks=[ARRAYS_NEED_PG_TYPE] if r[0].endswith("[]") and r[0] != "text[]" else [])
+    pytest.param(*r, id=r[0])
     for r in ROUND_TRIPS
 ]
 
