@@ -35,7 +35,8 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # PostgreSQL 15 (server for comparisons and benchmarks, psql for tests), pgjdbc for the
-# Java client test, Node.js for node-postgres. Installed only when missing.
+# Java client test, Node.js for node-postgres, Chromium for the pipeline page's test
+# (headless). Installed only when missing.
 $(SYSTEM_STAMP):
 	@missing=""; \
 	test -x /usr/lib/postgresql/15/bin/postgres || missing="$$missing postgresql-15"; \
@@ -43,6 +44,7 @@ $(SYSTEM_STAMP):
 	test -f /usr/share/java/postgresql.jar || missing="$$missing libpostgresql-jdbc-java"; \
 	command -v java >/dev/null || missing="$$missing default-jdk-headless"; \
 	command -v node >/dev/null || missing="$$missing nodejs npm"; \
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -17,6 +17,15 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _on_off(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("on", "true", "1", "yes"):
+        return True
+    if lowered in ("off", "false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid value {text!r} (on or off)")
+
+
 def _metrics_port(text: str) -> int | None:
     """A port number (0: a free one) or `off`."""
     if text.strip().lower() == "off":
@@ -41,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, default=Path(env("LAMINAR_DATA_DIR", "laminar-data")))
     serve.add_argument("--workers", type=int, default=int(env("LAMINAR_WORKERS", str(os.cpu_count() or 1))))
     serve.add_argument("--metrics-port", type=_metrics_port, default=env("LAMINAR_METRICS_PORT", "6876"))
+    serve.add_argument("--operator-metrics", type=_on_off,
+                       default=env("LAMINAR_OPERATOR_METRICS", "on"),
+                       help="per-operator counters (off: operator_metrics reads zeros)")
     serve.add_argument("--barrier-interval", type=_duration, default="200ms")
     serve.add_argument("--checkpoint-interval", type=_duration, default="10s")
     serve.add_argument("--checkpoints-retained", type=int, default=3)
@@ -88,6 +100,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         data_dir=args.data_dir,
         workers=max(1, args.workers),
         metrics_port=metrics,
+        operator_metrics=(args.operator_metrics if isinstance(args.operator_metrics, bool)
+                          else _on_off(args.operator_metrics)),
         barrier_interval=args.barrier_interval if isinstance(args.barrier_interval, float) else parse_duration(args.barrier_interval),
         checkpoint_interval=args.checkpoint_interval if isinstance(args.checkpoint_interval, float) else parse_duration(args.checkpoint_interval),
         checkpoints_retained=args.checkpoints_retained,

@@ -26,6 +26,7 @@ class Config:
     data_dir: Path = Path("laminar-data")
     workers: int = max(1, os.cpu_count() or 1)
     metrics_port: int | None = 6876
+    operator_metrics: bool = True  # per-operator counters (--operator-metrics on|off)
     barrier_interval: float = 0.2
     checkpoint_interval: float = 10.0
     checkpoints_retained: int = 3

@@ -9,6 +9,7 @@ import sys
 import structlog
 
 from laminar_pg.config import Config
+from laminar_pg.engine.dataflow import count_operators
 from laminar_pg.session.database import Database
 from laminar_pg.session.session import PgSession
 from laminar_pg.uvloop_setup import run
@@ -51,6 +52,7 @@ async def amain(config: Config) -> int:
         name = config.tls_cert if which == "certificate" else config.tls_key
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise StartupError(f'could not load server {which} file "{name}": {reason}') from None
+    count_operators(config.operator_metrics)
     db = open_database(config)
     try:
         await server.start()
@@ -82,15 +84,18 @@ async def amain(config: Config) -> int:
 
 
 async def start_metrics(config: Config, db: Database) -> asyncio.Server | None:
-    """`GET /metrics` on --metrics-port (None: off), on the server's host."""
+    """`/metrics`, the pipeline page and its JSON on --metrics-port (None: off), on the
+    server's host."""
     if config.metrics_port is None:
         return None
-    from laminar_pg.observability.http import start_metrics_server
+    from laminar_pg.observability.http import Endpoints, start_metrics_server
+    from laminar_pg.observability.pipeline import explain_document, pipeline_document
     from laminar_pg.observability.prometheus import render
 
+    endpoints = Endpoints(metrics=lambda: render(db), pipeline=lambda: pipeline_document(db),
+                          explain=lambda oid: explain_document(db, oid))
     try:
-        return await start_metrics_server(config.host, config.metrics_port,
-                                          lambda: render(db))
+        return await start_metrics_server(config.host, config.metrics_port, endpoints)
     except OSError as exc:
         raise StartupError(
             f"could not listen for metrics on {config.host}:{config.metrics_port}: "

@@ -9,6 +9,11 @@ Every node counts rows in and out and the time its operator spent, per chunk, an
 the last watermark it passed on: plain integer fields written by the pipeline thread only,
 so a system table reads them without a lock and without stalling the pipeline.
 
+The per-operator counters can be switched off (`--operator-metrics off`, for measuring
+what they cost: bench/metrics_cost.py): `count_operators(False)` makes `push` skip the
+row counts and the two clock reads per operator call; watermarks are still kept (the
+runtime needs them), and operator_metrics then reads zeros.
+
 A failure inside an operator fails the dataflow it belongs to (`DataflowFailed` carries
 the error text); the runtime marks the views of that dataflow failed and carries on.
 """
@@ -21,6 +26,14 @@ from typing import Any
 
 from laminar_pg.engine.messages import Chunk, Message, Watermark
 from laminar_pg.engine.operator import Operator
+
+_counting = True  # the per-operator counters (module-wide: one switch per process)
+
+
+def count_operators(enabled: bool) -> None:
+    """Turn the per-operator counters (rows in / out, chunks, busy time) on or off."""
+    global _counting
+    _counting = enabled
 
 
 class DataflowFailed(Exception):
@@ -59,12 +72,14 @@ def push(node: Node, message: Message, port: int = 0) -> None:
     owner = node.owner
     if owner is not None and owner.failed is not None:
         return
-    out = _run(node, message, port)
+    counting = _counting
+    out = _run(node, message, port) if counting else _deliver(node, message, port)
     for item in out:
         if isinstance(item, Chunk):
             if item.num_rows == 0:
                 continue
-            node.rows_out += item.num_rows
+            if counting:
+                node.rows_out += item.num_rows
         elif isinstance(item, Watermark):
             node.watermark = item.value
         for target, target_port in node.downstream:
@@ -78,12 +93,21 @@ def push(node: Node, message: Message, port: int = 0) -> None:
 
 
 def _run(node: Node, message: Message, port: int) -> list[Message]:
-    op = node.operator
+    """`_deliver`, counted: rows and chunks in, and the time the operator took."""
     started = time.perf_counter_ns()
     try:
         if isinstance(message, Chunk):
             node.rows_in += message.num_rows
             node.chunks_in += 1
+        return _deliver(node, message, port)
+    finally:
+        node.busy_ns += time.perf_counter_ns() - started
+
+
+def _deliver(node: Node, message: Message, port: int) -> list[Message]:
+    op = node.operator
+    try:
+        if isinstance(message, Chunk):
             return op.on_chunk(message, port)
         if isinstance(message, Watermark):
             return op.on_watermark(message, port)
@@ -98,5 +122,3 @@ def _run(node: Node, message: Message, port: int) -> list[Message]:
         text = getattr(exc, "message", None) or str(exc)
         raise DataflowFailed(f"{node.label or op.name}: {text}",
                              getattr(exc, "sqlstate", "XX000")) from exc
-    finally:
-        node.busy_ns += time.perf_counter_ns() - started

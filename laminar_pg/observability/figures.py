@@ -113,7 +113,7 @@ def lag_seconds(watermark: int | None, now: float) -> float | None:
     return now - watermark / 1e6
 
 
-def _lowest(marks: Iterable[int | None]) -> int | None:
+def lowest(marks: Iterable[int | None]) -> int | None:
     """The lowest watermark of several readers; None while one of them has none."""
     values = list(marks)
     if not values or any(m is None for m in values):
@@ -158,7 +158,7 @@ def _object_rows(db: Any, kind: str, table: str,
     return _table(table, rows)
 
 
-def _source_readers(runtime: Any) -> dict[int, list[tuple[Any, Any]]]:
+def source_readers(runtime: Any) -> dict[int, list[tuple[Any, Any]]]:
     """source oid -> (reader, dataflow) for every reader of every dataflow."""
     found: dict[int, list[tuple[Any, Any]]] = {}
     for flow in list(runtime.dataflows.values()):
@@ -180,7 +180,7 @@ def object_status(db: Any, item: Any) -> tuple[str, str | None]:
             return "failed", flow.failed
         return "running", None
     if item.kind == "source":
-        return _source_status(_source_readers(runtime).get(oid, []))
+        return _source_status(source_readers(runtime).get(oid, []))
     readers = [flow for flow in list(runtime.dataflows.values())
                if oid in getattr(db.streaming.objects.get(flow.oid), "depends_on", ())]
     failed = [flow.failed for flow in readers if flow.failed is not None]
@@ -334,7 +334,7 @@ def source_metrics(db: Any, now: float | None = None) -> pa.Table:
     now = time.time() if now is None else now
     mono = time.monotonic()
     streaming = db.streaming
-    readers = _source_readers(streaming.runtime)
+    readers = source_readers(streaming.runtime)
     rows = _empty("source_metrics")
     items = sorted((o for o in list(streaming.objects.values()) if o.kind == "source"),
                    key=lambda o: o.obj.oid)
@@ -342,7 +342,7 @@ def source_metrics(db: Any, now: float | None = None) -> pa.Table:
         mine = readers.get(item.obj.oid, [])
         status, error = _source_status(mine)
         active = _active(mine)
-        mark = _lowest(reader.watermark for reader, _ in active) if active else None
+        mark = lowest(reader.watermark for reader, _ in active) if active else None
         rows["name"].append(item.obj.name)
         rows["id"].append(item.obj.oid)
         rows["connector"].append(item.options.get("connector"))
@@ -412,7 +412,7 @@ def stream_metrics(db: Any, now: float | None = None) -> pa.Table:
     it yet (NULL); its watermark is the lowest of the sources it reads."""
     now = time.time() if now is None else now
     streaming = db.streaming
-    readers = _source_readers(streaming.runtime)
+    readers = source_readers(streaming.runtime)
     rows = _empty("stream_metrics")
     items = sorted((o for o in list(streaming.objects.values()) if o.kind == "stream"),
                    key=lambda o: o.obj.oid)
@@ -422,7 +422,7 @@ def stream_metrics(db: Any, now: float | None = None) -> pa.Table:
                         if getattr(streaming.objects.get(d), "kind", None) == "source"]
         marks = [reader.watermark for d in sources_read
                  for reader, _ in _active(readers.get(d, []))]
-        mark = _lowest(marks) if marks else None
+        mark = lowest(marks) if marks else None
         rows["name"].append(item.obj.name)
         rows["id"].append(item.obj.oid)
         for key in ("rows_in", "rows_out", "row_count", "state_bytes", "freshness_seconds",
@@ -462,7 +462,7 @@ def watermarks(db: Any, now: float | None = None) -> pa.Table:
     now = time.time() if now is None else now
     streaming = db.streaming
     runtime = streaming.runtime
-    readers = _source_readers(runtime)
+    readers = source_readers(runtime)
     rows = _empty("watermarks")
 
     def add(kind: str, name: str, oid: int, split: int | None, mark: int | None) -> None:
@@ -479,11 +479,11 @@ def watermarks(db: Any, now: float | None = None) -> pa.Table:
             mine = [reader for reader, _ in _active(readers.get(oid, []))]
             if not mine:
                 continue
-            add("source", item.obj.name, oid, None, _lowest(r.watermark for r in mine))
+            add("source", item.obj.name, oid, None, lowest(r.watermark for r in mine))
             per_split = [r.split_watermarks() for r in mine]
             for split in range(min(len(marks) for marks in per_split)):
                 add("source split", item.obj.name, oid, split,
-                    _lowest(marks[split] for marks in per_split))
+                    lowest(marks[split] for marks in per_split))
         elif item.kind in ("materialized view", "sink"):
             flow = runtime.dataflows.get(oid)
             out = flow.output_node if flow is not None else None

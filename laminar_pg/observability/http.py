@@ -1,29 +1,47 @@
-"""`GET /metrics` over HTTP/1.x, from the server's own event loop (`--metrics-port`).
+"""The metrics port (`--metrics-port`): `/metrics`, the live pipeline page and its JSON.
+
+Routes: `GET /metrics` (Prometheus text), `GET /` (the pipeline page, page.py: one
+self-contained HTML document), `GET /api/pipeline` (what the page draws, pipeline.py) and
+`GET /api/explain?id=N` (EXPLAIN ANALYZE of one object).
 
 Strategy: an `asyncio.Protocol` that buffers one request head (up to MAX_HEAD bytes),
 answers it and closes the connection (`Connection: close`): Prometheus scrapes a few
-times a minute, so neither keep-alive nor a request body is worth supporting. The answer
-is built by a function given at start (prometheus.render over the database), in the
-event loop: it only reads counters, so it is quick and never waits for the pipeline.
+times a minute and the page polls every second or two, so neither keep-alive nor a
+request body is worth supporting. Answers are built by functions given at start
+(`Endpoints`), in the event loop: they only read counters, so they are quick and never
+wait for the pipeline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import structlog
 
+from laminar_pg.observability.page import PAGE_HTML
 from laminar_pg.observability.prometheus import CONTENT_TYPE
 
 log = structlog.get_logger("laminar_pg.metrics")
 
 MAX_HEAD = 8192
 HEAD_TIMEOUT = 10.0  # seconds a client has to send its request head
-INDEX = ("laminar_pg: Prometheus metrics at /metrics; the same figures are the "
-         "laminar_catalog.* system tables.\n")
+JSON_TYPE = "application/json"
+HTML_TYPE = "text/html; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """What the port serves: the Prometheus text, the page's pipeline document, and
+    EXPLAIN ANALYZE of an object by id (None: no such object)."""
+
+    metrics: Callable[[], str]
+    pipeline: Callable[[], Any] = dict
+    explain: Callable[[int], Any] = lambda oid: None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,25 +59,46 @@ class Response:
         return head if head_only else head + self.body
 
 
-def respond(head: bytes, metrics: Callable[[], str]) -> tuple[Response, bool]:
+def _json(document: Any) -> Response:
+    body = json.dumps(document, allow_nan=False, default=str).encode("utf-8")
+    return Response(200, "OK", body, JSON_TYPE)
+
+
+def _explain(query: str, endpoints: Endpoints) -> Response:
+    values = urllib.parse.parse_qs(query).get("id", [])
+    if len(values) != 1 or not values[0].isdigit():
+        return Response(400, "Bad Request", b"expected ?id=<object id>\n")
+    document = endpoints.explain(int(values[0]))
+    if document is None:
+        return Response(404, "Not Found", b"no such object\n")
+    return _json(document)
+
+
+def respond(head: bytes, endpoints: Endpoints) -> tuple[Response, bool]:
     """The response to one request head, and whether it was a HEAD request."""
     request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
     parts = request_line.split()
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
         return Response(400, "Bad Request", b"bad request\n"), False
-    method, target = parts[0], parts[1].split("?", 1)[0]
+    method = parts[0]
+    target, _, query = parts[1].partition("?")
     if method not in ("GET", "HEAD"):
         return Response(405, "Method Not Allowed", b"only GET\n"), False
+    head_only = method == "HEAD"
     if target == "/metrics":
-        return Response(200, "OK", metrics().encode("utf-8"), CONTENT_TYPE), method == "HEAD"
-    if target == "/":
-        return Response(200, "OK", INDEX.encode("utf-8")), method == "HEAD"
-    return Response(404, "Not Found", b"not found: try /metrics\n"), method == "HEAD"
+        return Response(200, "OK", endpoints.metrics().encode("utf-8"), CONTENT_TYPE), head_only
+    if target in ("/", "/index.html"):
+        return Response(200, "OK", PAGE_HTML.encode("utf-8"), HTML_TYPE), head_only
+    if target == "/api/pipeline":
+        return _json(endpoints.pipeline()), head_only
+    if target == "/api/explain":
+        return _explain(query, endpoints), head_only
+    return Response(404, "Not Found", b"not found: try / or /metrics\n"), head_only
 
 
 class MetricsProtocol(asyncio.Protocol):
-    def __init__(self, metrics: Callable[[], str]) -> None:
-        self.metrics = metrics
+    def __init__(self, endpoints: Endpoints) -> None:
+        self.endpoints = endpoints
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.timer: asyncio.TimerHandle | None = None
@@ -89,9 +128,9 @@ class MetricsProtocol(asyncio.Protocol):
                 self._send(Response(431, "Request Header Fields Too Large", b"too large\n"))
             return
         try:
-            response, head_only = respond(bytes(self.buffer[:end]), self.metrics)
+            response, head_only = respond(bytes(self.buffer[:end]), self.endpoints)
         except Exception:
-            log.exception("metrics request failed")
+            log.exception("metrics port request failed")
             response, head_only = Response(500, "Internal Server Error", b"error\n"), False
         self._send(response, head_only)
 
@@ -104,8 +143,7 @@ class MetricsProtocol(asyncio.Protocol):
         self.transport = None
 
 
-async def start_metrics_server(host: str, port: int,
-                               metrics: Callable[[], str]) -> asyncio.Server:
+async def start_metrics_server(host: str, port: int, endpoints: Endpoints) -> asyncio.Server:
     """Listen on host:port (0: a free port; `server.sockets[0]` tells which)."""
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: MetricsProtocol(metrics), host, port)
+    return await loop.create_server(lambda: MetricsProtocol(endpoints), host, port)

@@ -20,6 +20,7 @@ from laminar_pg import errcodes
 from laminar_pg.catalog.objects import CatalogObject
 from laminar_pg.engine.expr import pg_type_name
 from laminar_pg.errors import error_for
+from laminar_pg.observability import explain
 from laminar_pg.session import tables
 from laminar_pg.session.streaming import (
     STREAMING_KINDS,
@@ -418,23 +419,41 @@ def explain_streaming(session: PgSession, tree: ast.LaminarStatement) -> list[st
         query = tree.expression
         top = "stream"
     result = planner.plan(query)
-    inputs: dict[int, list[Any]] = {}
-    for node in result.nodes:
-        for target, _ in node.downstream:
-            inputs.setdefault(id(target), []).append(node)
-    lines = [f"{top} ({', '.join(result.names)})"]
+    return explain.tree_lines(result.output.node, result.nodes,
+                              f"{top} ({', '.join(result.names)})")
 
-    def show(node: Any, depth: int) -> None:
-        columns = ", ".join(node.operator.schema.names)
-        closing = (" [emit on window close]"
-                   if getattr(node.operator, "close_column", None) is not None
-                   or getattr(node.operator, "emit_final", False) else "")
-        lines.append(f"{'  ' * depth}-> {node.label} ({columns}){closing}")
-        for upstream in inputs.get(id(node), []):
-            show(upstream, depth + 1)
 
-    show(result.output.node, 1)
-    return lines
+def explain_object(session: PgSession, tree: ast.ExplainObject, analyze: bool) -> list[str]:
+    """EXPLAIN [ANALYZE] {MATERIALIZED VIEW | STREAM | SINK} name: the operator graph of
+    the running object (ANALYZE: with each operator's figures). A stream has no dataflow
+    of its own (it is inlined into each reader): its planned graph, and who reads it."""
+    kind = str(tree.args["kind"]).lower()
+    table = tree.this
+    streaming = session.db.streaming
+    catalog = session._catalog()
+    path = session.search_path()
+    item = streaming.find(catalog, table, path, (kind,))
+    if item is None:
+        other = streaming.find(catalog, table, path)
+        if other is not None:
+            raise errcodes.WrongObjectType(f'"{table.name}" is not a {kind}',
+                                           hint=f"Use EXPLAIN {other.kind.upper()}.")
+        raise errcodes.UndefinedTable(f'{kind} "{table.name}" does not exist')
+    qualified = f"{item.obj.schema}.{item.obj.name}"
+    if kind == "stream":
+        assert isinstance(item.tree, ast.CreateStream)
+        lines = explain_streaming(session, item.tree)
+        readers = sorted(f"{o.obj.schema}.{o.obj.name}" for o in streaming.dependents(item.obj.oid))
+        lines[0] = f"stream {qualified} ({', '.join(item.schema.names)})"
+        lines.append(f"inlined into: {', '.join(readers) if readers else 'no reader yet'}")
+        if analyze:
+            lines.append("a stream has no operators of its own: its figures are those of "
+                         "its operators in each reader (EXPLAIN ANALYZE of the reader)")
+        return lines
+    flow = streaming.runtime.dataflows.get(item.obj.oid)
+    if flow is None:
+        raise errcodes.ObjectNotInPrerequisiteState(f'{kind} "{item.obj.name}" is not running')
+    return explain.explain_dataflow(flow, kind, qualified, analyze)
 
 
 _SHOW_KINDS = {"sources": "source", "streams": "stream", "materialized views": "materialized view",

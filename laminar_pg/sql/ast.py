@@ -208,6 +208,19 @@ class Explain(LaminarStatement):
     arg_types = {"this": True, "options": False}
 
 
+EXPLAIN_OBJECT_KINDS = ("materialized view", "stream", "sink")
+
+
+class ExplainObject(LaminarStatement):
+    """What `EXPLAIN [ANALYZE] {MATERIALIZED VIEW|STREAM|SINK} name` explains: an existing
+    object's running dataflow (the inner statement of an `Explain`).
+
+    kind: one of EXPLAIN_OBJECT_KINDS; this: exp.Table.
+    """
+
+    arg_types = {"kind": True, "this": True}
+
+
 class LiteralInsert(LaminarStatement):
     """`INSERT INTO t [(cols)] VALUES (...), ...` of literals only, read without sqlglot
     (sql/literal_insert.py): `rows` is a LiteralRows, `text` the statement's SQL."""

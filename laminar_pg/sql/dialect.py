@@ -190,6 +190,13 @@ class LaminarParser(PostgresParser):
     def _parse_alias(self, this: exp.Expr | None, explicit: bool = False) -> exp.Expr | None:
         if self._at_emit_clause(after_table=False):
             return this
+        # PostgreSQL's ColLabel: after AS a keyword names a column even where sqlglot
+        # reserves it (`... AS select`, Metabase's table-privileges query)
+        nxt = self._next
+        if self._curr is not None and self._curr.token_type == TokenType.ALIAS and \
+                nxt is not None and nxt.token_type == TokenType.SELECT:
+            self._advance(2)
+            return self.expression(exp.Alias(this=this, alias=exp.to_identifier(nxt.text)))
         return super()._parse_alias(this, explicit)
 
     def _at_emit_clause(self, *, after_table: bool) -> bool:

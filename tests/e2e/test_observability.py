@@ -1,5 +1,6 @@
 """Pipeline observability through real clients: the laminar_catalog system tables, SHOW,
-and the Prometheus endpoint (issue 8).
+EXPLAIN [ANALYZE] of running objects, the Prometheus endpoint, the live pipeline page
+(rendered in headless Chromium) and its JSON, and the sample Grafana dashboard (issue 8).
 
 The documented contract is docs/observability.md: every table there, with its columns
 and types, is checked against what the server answers, so the two cannot drift. Figures
@@ -12,7 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import fcntl
+import json
+import os
 import re
+import shutil
 import subprocess
 import time
 import urllib.error
@@ -27,7 +32,7 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from laminar_pg.observability.http import respond
+from laminar_pg.observability.http import Endpoints, respond
 from laminar_pg.testing.server import LaminarServer
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "observability.md"
@@ -410,13 +415,20 @@ def test_metrics_port_off_and_taken(server: LaminarServer, metrics_server: Lamin
     (b"GET /metrics?name[]=x HTTP/1.0", 200, False),
     (b"HEAD /metrics HTTP/1.1", 200, True),
     (b"GET / HTTP/1.1", 200, False),
+    (b"GET /api/pipeline HTTP/1.1", 200, False),
+    (b"GET /api/explain?id=7 HTTP/1.1", 200, False),
+    (b"GET /api/explain?id=8 HTTP/1.1", 404, False),
+    (b"GET /api/explain?id=x HTTP/1.1", 400, False),
+    (b"GET /api/explain HTTP/1.1", 400, False),
     (b"GET /other HTTP/1.1", 404, False),
     (b"POST /metrics HTTP/1.1\r\nContent-Length: 0", 405, False),
     (b"GET /metrics", 400, False),
     (b"\x16\x03\x01 garbage", 400, False),
 ])
 def test_metrics_requests_without_sockets(head: bytes, status: int, head_only: bool) -> None:
-    response, only_head = respond(head, lambda: "# metrics\n")
+    endpoints = Endpoints(metrics=lambda: "# metrics\n", pipeline=lambda: {"objects": []},
+                          explain=lambda oid: {"text": "x"} if oid == 7 else None)
+    response, only_head = respond(head, endpoints)
     assert (response.status, only_head) == (status, head_only)
     encoded = response.encode(only_head)
     assert encoded.startswith(f"HTTP/1.1 {status} ".encode())
@@ -437,3 +449,382 @@ def test_a_view_over_a_finished_view_inherits_its_watermark(
         "SELECT watermark = 'infinity'::timestamp FROM laminar_catalog.watermarks "
         "WHERE name = %s", (late,)).fetchone()
     assert row == (True,)
+
+
+# ---------------------------------------------------------------- EXPLAIN of running objects
+
+
+def explain(conn: psycopg.Connection[Any], sql: str, prepare: bool = False) -> list[str]:
+    return [row[0] for row in conn.execute(sql, prepare=prepare).fetchall()]
+
+
+def operator_lines(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.lstrip().startswith("-> ")]
+
+
+def test_explain_materialized_view_draws_the_running_graph_as_explain_create_planned_it(
+        conn: psycopg.Connection[Any]) -> None:
+    names = bounded_pipeline(conn, events=2_000)
+    definition = (f"SELECT auction, count(*) AS bids FROM {names['cheap']} GROUP BY auction")
+    planned = explain(conn, f"EXPLAIN CREATE MATERIALIZED VIEW {unique('v')} AS {definition}")
+    for prepare in (False, True):
+        running = explain(conn, f"EXPLAIN MATERIALIZED VIEW {names['per_auction']}", prepare)
+        assert running[0] == f"materialized view public.{names['per_auction']}"
+        assert running[1] == (f"  -> materialize {names['per_auction']} (auction, bids) "
+                              "[state: a count per distinct row]")
+        # below the output, the very operators EXPLAIN CREATE planned, keys and state too
+        assert [line[2:] for line in running[2:]] == planned[1:]
+    assert any("[group key: " in line and "state: a row per group" in line for line in planned)
+    assert planned[-1].strip() == f"-> source {names['bid']} (auction, price, date_time)"
+    # a view over a view stops at its input: the upstream view's operators are its own
+    busy = explain(conn, f"EXPLAIN MATERIALIZED VIEW {names['busy']}")
+    assert busy[-1].strip() == f"-> materialized view {names['per_auction']} (auction, bids)"
+    assert not any("hash_aggregate" in line for line in busy)
+
+
+def test_explain_analyze_gives_each_operator_the_figures_operator_metrics_has(
+        conn: psycopg.Connection[Any]) -> None:
+    names = bounded_pipeline(conn, events=2_000)
+    view = names["per_auction"]
+    lines = explain(conn, f"EXPLAIN ANALYZE MATERIALIZED VIEW {view}")
+    assert lines[0].startswith(f"materialized view public.{view} (status: running; "
+                               "operators: 6; shards: 1; freshness: ")
+    listed: list[tuple[str, int, int]] = []
+    found: dict[str, tuple[int, int, str]] = {}
+    for operator, figures in zip(lines[1::2], lines[2::2], strict=True):
+        label = operator.strip().removeprefix("-> ").split(" (")[0]
+        match = re.match(r"\s+rows in: (\d+), out: (\d+); chunks: \d+; busy: [\d.]+ ms; "
+                         r"state: (.+); watermark: end of time$", figures)
+        assert match, figures
+        listed.append((label, int(match.group(1)), int(match.group(2))))
+        found[label] = (int(match.group(1)), int(match.group(2)), match.group(3))
+    table = conn.execute("SELECT operator, rows_in, rows_out FROM "
+                         "laminar_catalog.operator_metrics WHERE view = %s", (view,)).fetchall()
+    assert sorted(listed) == sorted(table)
+    count = conn.execute(f"SELECT count(*) FROM {view}").fetchone()
+    assert count is not None
+    # the aggregate keeps a group per auction; materialize a count per distinct row
+    assert found["hash_aggregate"][2].startswith(f"{count[0]} keys, ")
+    assert found[f"materialize {view}"][2].startswith(f"{count[0]} keys, ")
+    assert found["filter"][2] == "none"
+    events = conn.execute("SELECT rows FROM laminar_catalog.source_metrics WHERE name = %s",
+                          (names["bid"],)).fetchone()
+    assert events is not None and found[f"source {names['bid']}"][0] == events[0]
+
+
+def test_explain_stream_and_sink(conn: psycopg.Connection[Any]) -> None:
+    names = bounded_pipeline(conn, events=2_000)
+    sink = unique("k")
+    conn.execute(f"CREATE SINK {sink} FROM {names['busy']} WITH (connector = 'blackhole')")
+    stream = explain(conn, f"EXPLAIN STREAM {names['cheap']}")
+    assert stream[0] == f"stream public.{names['cheap']} (auction, price, date_time)"
+    assert [line.strip().split(" (")[0] for line in stream[1:-1]] == [
+        "-> filter", f"-> source {names['bid']}"]
+    assert stream[-1] == f"inlined into: public.{names['per_auction']}"
+    analyzed = explain(conn, f"EXPLAIN ANALYZE STREAM {names['cheap']}")
+    assert analyzed[-1].startswith("a stream has no operators of its own")
+    lines = explain(conn, f"EXPLAIN (ANALYZE) SINK {sink}")
+    assert lines[0].startswith(f"sink public.{sink} (status: running;")
+    assert lines[1].strip() == (f"-> sink {sink} (auction) "
+                                "[checksum of every change, rows discarded]")
+    rows = conn.execute(f"SELECT count(*) FROM {names['busy']}").fetchone()
+    assert rows is not None
+    assert lines[2].strip().startswith(f"rows in: {rows[0]}, out: 0;")
+
+
+def test_explain_of_what_is_not_there(conn: psycopg.Connection[Any]) -> None:
+    names = bounded_pipeline(conn, events=1_000)
+    with pytest.raises(psycopg.errors.UndefinedTable) as missing:
+        conn.execute("EXPLAIN MATERIALIZED VIEW no_such_view_here")
+    assert str(missing.value) == 'materialized view "no_such_view_here" does not exist'
+    with pytest.raises(psycopg.errors.UndefinedTable):
+        conn.execute("EXPLAIN ANALYZE SINK no_such_sink_here")
+    with pytest.raises(psycopg.errors.WrongObjectType) as wrong:
+        conn.execute(f"EXPLAIN SINK {names['per_auction']}")
+    assert wrong.value.diag.message_hint == "Use EXPLAIN MATERIALIZED VIEW."
+    with pytest.raises(psycopg.errors.SyntaxError):
+        conn.execute("EXPLAIN MATERIALIZED VIEW")
+
+
+# ---------------------------------------------------------------- the pipeline page
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "application/json"
+        return json.loads(response.read())
+
+
+def test_pipeline_json_describes_every_object_and_operator(
+        metrics_server: LaminarServer) -> None:
+    base = metrics_server.metrics_url.removesuffix("/metrics")
+    with psycopg.connect(metrics_server.dsn, autocommit=True) as conn:
+        names = bounded_pipeline(conn, events=2_000)
+        ids: dict[str, int] = dict(conn.execute(
+            "SELECT name, id FROM laminar_catalog.sources UNION ALL "
+            "SELECT name, id FROM laminar_catalog.streams UNION ALL "
+            "SELECT name, id FROM laminar_catalog.materialized_views").fetchall())
+        operators = conn.execute(
+            "SELECT operator, rows_in FROM laminar_catalog.operator_metrics WHERE view = %s "
+            "ORDER BY operator_id", (names["busy"],)).fetchall()
+        rows = conn.execute(f"SELECT count(*) FROM {names['per_auction']}").fetchone()
+        document = get_json(base + "/api/pipeline")
+        analyzed = explain(conn, f"EXPLAIN ANALYZE MATERIALIZED VIEW {names['busy']}")
+    objects = {o["name"]: o for o in document["objects"]}
+    bid, cheap = objects[names["bid"]], objects[names["cheap"]]
+    per_auction, busy = objects[names["per_auction"]], objects[names["busy"]]
+    assert (bid["kind"], bid["status"], bid["events"], bid["end_of_time"]) == (
+        "source", "finished", 2_000, True)
+    assert cheap["kind"] == "stream" and cheap["inputs"] == [ids[names["bid"]]]
+    assert per_auction["kind"] == "materialized view"
+    assert set(per_auction["inputs"]) == {ids[names["bid"]], ids[names["cheap"]]}
+    assert busy["inputs"] == [ids[names["per_auction"]]]
+    assert rows is not None and per_auction["rows"] == rows[0]
+    assert [(o["label"], o["rows_in"]) for o in busy["operators"]] == operators
+    labels = [o["label"] for o in busy["operators"]]
+    last = busy["operators"][-1]
+    assert last["label"] == f"materialize {names['busy']}"
+    assert [labels[i] for i in last["inputs"]] == ["project"]
+    assert document["pipeline"]["state"] == "running"
+    # a click on a view: its EXPLAIN ANALYZE, the same graph the SQL statement draws
+    answer = get_json(f"{base}/api/explain?id={busy['id']}")
+    assert (answer["name"], answer["kind"]) == (names["busy"], "materialized view")
+    assert operator_lines(answer["text"].split("\n")) == operator_lines(analyzed)
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"{base}/api/explain?id=1", timeout=30)
+    missing.value.close()
+    assert missing.value.code == 404
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail("chromium is not installed: `make install` installs Debian's package")
+    return found
+
+
+def render(url: str, tmp_path: Path) -> str:
+    """The page's DOM after its script ran (headless Chromium, virtual time: no waiting
+    on the wall clock for the page's polls)."""
+    out = subprocess.run(
+        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=4000",
+         "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_pipeline_page_draws_the_pipeline_in_chromium(metrics_server: LaminarServer,
+                                                      tmp_path: Path) -> None:
+    base = metrics_server.metrics_url.removesuffix("/metrics")
+    with psycopg.connect(metrics_server.dsn, autocommit=True) as conn:
+        names = bounded_pipeline(conn, events=2_000)
+        sink = unique("k")
+        conn.execute(f"CREATE SINK {sink} FROM {names['busy']} WITH (connector = 'blackhole')")
+    with urllib.request.urlopen(base + "/", timeout=30) as response:
+        page = response.read().decode()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing from outside
+    dom = render(f"{base}/?select={sink}", tmp_path)
+    svg = dom[dom.index("<svg"):dom.index("</svg>")]
+    drawn = {name: kind for kind, name in re.findall(
+        r'<g class="node [^"]*" [^>]*data-kind="([^"]+)" data-name="([^"]+)"', svg)}
+    assert {name: drawn.get(name) for name in (*names.values(), sink)} == {
+        names["bid"]: "source", names["cheap"]: "stream",
+        names["per_auction"]: "materialized view", names["busy"]: "materialized view",
+        sink: "sink"}
+    for name in (*names.values(), sink):
+        assert f'<text class="title" x="12" y="30">{name}</text>' in svg
+    # an edge per input: bid -> cheap, bid and cheap -> per_auction, per_auction -> busy,
+    # busy -> the sink, among the others of this server
+    edges = re.findall(r'<path class="edge" data-from="(\d+)" data-to="(\d+)"', svg)
+    ids = {m.group(2): m.group(1) for m in re.finditer(
+        r'data-id="(\d+)" data-kind="[^"]+" data-name="([^"]+)"', svg)}
+    mine = {(ids[a], ids[b]) for a, b in [(names["bid"], names["cheap"]),
+                                          (names["bid"], names["per_auction"]),
+                                          (names["cheap"], names["per_auction"]),
+                                          (names["per_auction"], names["busy"]),
+                                          (names["busy"], sink)]}
+    assert mine <= set(edges)
+    # each operator of the view drawn with its figures (rates need two polls a second
+    # apart on the server's clock: under virtual time they may not be there yet, "-")
+    assert re.search(r'<text class="operator[^"]*"[^>]*>hash_aggregate\s+(\S+|-) rows/s\s+'
+                     r'[\d.]+ [kMG]?B wm: end\s+busy (\d+%|-)</text>', svg)
+    # ?select=: the sink's EXPLAIN ANALYZE beside the graph
+    assert f"EXPLAIN ANALYZE SINK public.{sink}</h2>" in dom
+    assert f"-&gt; sink {sink} (auction)" in dom
+
+
+# ---------------------------------------------------------------- the Grafana dashboard
+
+
+DASHBOARD = DOCS.parent / "grafana-dashboard.json"
+METRIC = re.compile(r"\b((?:laminar|process)_[a-z_]+)\b(\{[^}]*\})?")
+
+
+def dashboard_queries() -> list[str]:
+    """Every PromQL text of docs/grafana-dashboard.json: panel targets and variables."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = [target["expr"] for panel in dashboard["panels"]
+               for target in panel.get("targets", [])]
+    queries += [variable["definition"] for variable in dashboard["templating"]["list"]]
+    return queries
+
+
+def test_grafana_dashboard_asks_only_for_what_metrics_exposes(
+        metrics_server: LaminarServer) -> None:
+    with psycopg.connect(metrics_server.dsn, autocommit=True) as conn:
+        names = bounded_pipeline(conn, events=1_000)
+        conn.execute(f"CREATE SINK {unique('k')} FROM {names['busy']} "
+                     "WITH (connector = 'blackhole')")
+        # a source still running, so that lags (NULL at the end of time) have samples too
+        live, view = unique("live"), unique("live_count")
+        conn.execute(
+            f"CREATE SOURCE {live} (auction BIGINT, date_time TIMESTAMP, WATERMARK FOR "
+            "date_time AS date_time - INTERVAL '1' SECOND) WITH (connector = 'nexmark', "
+            "nexmark.table = 'bid', nexmark.events = '1000000000')")
+        conn.execute(f"CREATE MATERIALIZED VIEW {view} AS SELECT count(*) FROM {live}")
+        wait_until(conn, "SELECT lag_seconds IS NOT NULL FROM laminar_catalog.source_metrics "
+                   "WHERE name = %s", (live,), True)
+        with urllib.request.urlopen(metrics_server.metrics_url, timeout=30) as response:
+            text = response.read().decode("utf-8")
+        conn.execute(f"DROP SOURCE {live} CASCADE")
+    exposed = set(re.findall(r"^# TYPE (\S+) ", text, re.MULTILINE))
+    labels: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample_ in family.samples:
+            labels.setdefault(sample_.name, set()).update(sample_.labels)
+    used: dict[str, set[str]] = {}
+    for query in dashboard_queries():
+        for name, selector in METRIC.findall(query):
+            keys = set(re.findall(r"(\w+)\s*[=!]~?", selector)) if selector else set()
+            used.setdefault(name, set()).update(keys)
+    assert len(used) >= 30, sorted(used)  # the dashboard covers the exposition
+    assert sorted(set(used) - exposed) == []
+    # each label a selector filters on is one the family's samples carry
+    assert {name: keys - labels.get(name, set()) for name, keys in used.items()
+            if keys - labels.get(name, set())} == {}
+
+
+def test_operator_counters_switched_off_count_nothing_and_change_no_result(
+        own_server: LaminarServer, conn: psycopg.Connection[Any]) -> None:
+    """`--operator-metrics off` (for bench/metrics_cost.py): the views hold what they hold
+    with the counters on, and operator_metrics reads zeros."""
+    own_server.extra_args = ["--operator-metrics", "off"]
+    own_server.start()
+    with psycopg.connect(own_server.dsn, autocommit=True) as off:
+        names = bounded_pipeline(off, events=2_000)
+        counted = off.execute(
+            "SELECT count(*), sum(rows_in), sum(rows_out), sum(chunks_in), sum(busy_seconds) "
+            "FROM laminar_catalog.operator_metrics WHERE view = %s",
+            (names["per_auction"],)).fetchone()
+        answer = off.execute(f"SELECT auction, bids FROM {names['per_auction']} "
+                             "ORDER BY auction").fetchall()
+        watermark = off.execute("SELECT watermark = 'infinity'::timestamp FROM "
+                                "laminar_catalog.watermarks WHERE name = %s",
+                                (names["per_auction"],)).fetchone()
+    assert counted == (6, 0, 0, 0, 0.0)
+    assert watermark == (True,)  # watermarks are kept: the views need them
+    on = bounded_pipeline(conn, events=2_000)
+    assert conn.execute(f"SELECT auction, bids FROM {on['per_auction']} "
+                        "ORDER BY auction").fetchall() == answer
+
+
+def _above_four(fd: int) -> int:
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD, 5)
+    os.close(fd)
+    return moved
+
+
+class DevTools:
+    """Headless Chromium driven over the DevTools protocol on a pipe
+    (`--remote-debugging-pipe`: JSON messages separated by NUL bytes, the browser reading
+    fd 3 and writing fd 4), so no WebSocket client and nothing downloaded."""
+
+    def __init__(self, profile: Path) -> None:
+        to_browser, self._write = os.pipe()
+        self._read, from_browser = os.pipe()
+        # the browser's ends above 4, so that putting them at 3 and 4 overwrites neither
+        to_browser, from_browser = (_above_four(fd) for fd in (to_browser, from_browser))
+        args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--remote-debugging-pipe", f"--user-data-dir={profile}", "about:blank"]
+        self.process = subprocess.Popen(
+            ["bash", "-c", f'exec "$0" "$@" 3<&{to_browser} 4>&{from_browser}',
+             chromium(), *args], pass_fds=(to_browser, from_browser),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(to_browser)
+        os.close(from_browser)
+        self._buffer = b""
+        self._next_id = 0
+
+    def send(self, method: str, session: str | None = None, **params: Any) -> Any:
+        self._next_id += 1
+        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
+        if session is not None:
+            message["sessionId"] = session
+        os.write(self._write, json.dumps(message).encode() + b"\0")
+        while True:  # events and other answers are passed over
+            while b"\0" not in self._buffer:
+                data = os.read(self._read, 65536)
+                if not data:
+                    raise AssertionError(f"chromium closed the pipe during {method}")
+                self._buffer += data
+            raw, self._buffer = self._buffer.split(b"\0", 1)
+            answer = json.loads(raw)
+            if answer.get("id") == self._next_id:
+                if "error" in answer:
+                    raise AssertionError(f"{method}: {answer['error']}")
+                return answer["result"]
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close")
+        except AssertionError:
+            pass
+        self.process.wait(timeout=60)
+        os.close(self._write)
+        os.close(self._read)
+
+
+CLICK_AND_READ = """
+(async () => {
+  const until = async (test) => {  // the page polls /api/pipeline: wait for a condition
+    for (let i = 0; i < 600; i++) {
+      const found = test();
+      if (found) return found;
+      await new Promise(resolve => setTimeout(resolve, 50));
+    }
+    throw new Error("condition never met");
+  };
+  const box = await until(() => document.querySelector('g.node[data-name="NAME"]'));
+  box.dispatchEvent(new MouseEvent("click", {bubbles: true}));
+  await until(() => document.getElementById("explain").textContent.includes("rows in: "));
+  return [document.getElementById("detail-title").textContent,
+          document.getElementById("explain").textContent,
+          document.querySelector('g.node[data-name="NAME"]').getAttribute("class")];
+})()
+"""
+
+
+def test_clicking_a_view_on_the_page_shows_its_explain_analyze(
+        metrics_server: LaminarServer, tmp_path: Path) -> None:
+    base = metrics_server.metrics_url.removesuffix("/metrics")
+    with psycopg.connect(metrics_server.dsn, autocommit=True) as conn:
+        names = bounded_pipeline(conn, events=2_000)
+        analyzed = explain(conn, f"EXPLAIN ANALYZE MATERIALIZED VIEW {names['per_auction']}")
+    browser = DevTools(tmp_path / "chromium")
+    try:
+        target = browser.send("Target.createTarget", url="about:blank")["targetId"]
+        session = browser.send("Target.attachToTarget", targetId=target,
+                               flatten=True)["sessionId"]
+        browser.send("Page.navigate", session, url=base + "/")  # answers once committed
+        result = browser.send("Runtime.evaluate", session,
+                              expression=CLICK_AND_READ.replace("NAME", names["per_auction"]),
+                              awaitPromise=True, returnByValue=True)
+    finally:
+        browser.close()
+    assert "exceptionDetails" not in result, result
+    title, text, classes = result["result"]["value"]
+    assert title == f"EXPLAIN ANALYZE MATERIALIZED VIEW public.{names['per_auction']}"
+    assert operator_lines(text.split("\n")) == operator_lines(analyzed)
+    assert "selected" in classes.split()
