@@ -11,6 +11,7 @@ import datetime
 import decimal
 import functools
 import threading
+import weakref
 import zoneinfo
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from laminar_pg.session import (  # noqa: F401  (pg_catalog, system_relations re
     pg_catalog,
     relations,
     streaming_ddl,
+    subscribe,
     system_relations,
     tables,
 )
@@ -85,7 +87,7 @@ class PreparedStatement:
         return self.statement.ast is None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class Cursor:
     """DECLARE ... CURSOR: a result read on demand by FETCH."""
 
@@ -100,6 +102,7 @@ class Cursor:
     position: int = 0
     exhausted: bool = False
     in_block: bool = False  # declared in the transaction block still open
+    subscription: Any = None  # DECLARE ... CURSOR FOR SUBSCRIBE: FETCH reads it
 
     async def take(self, count: int | None) -> AsyncIterator[pa.RecordBatch]:
         """The next `count` rows (None: all), streamed: FETCH ALL of a large cursor never
@@ -774,6 +777,10 @@ class PgSession:
             if name == "all":
                 return Description(prepared.param_oids, _SHOW_ALL_COLUMNS)
             return Description(prepared.param_oids, (Column(canonical_name(name), 25),))
+        if isinstance(tree, ast.Subscribe):
+            sub = subscribe.Subscription(self, tree)
+            columns = sub.columns(await subscribe.describe_view(self, sub))
+            return Description(prepared.param_oids, columns)
         if isinstance(tree, ast.FetchCursor) and not tree.args.get("move"):
             cursor = self.cursors.get(str(tree.this))
             if cursor is not None:
@@ -1000,6 +1007,8 @@ class PgSession:
         if name in self.cursors:
             raise errcodes.DuplicateCursor(f'cursor "{name}" already exists')
         query = tree.args["query"]
+        if isinstance(query, ast.Subscribe):
+            return await self._declare_subscription(tree, name, query)
         if not isinstance(query, QUERY_TYPES):
             raise errcodes.SyntaxError("DECLARE CURSOR must be followed by a query")
         plan = self._plan(query, [0] * len(params))
@@ -1013,6 +1022,53 @@ class PgSession:
             batches, hold, bool(tree.args.get("binary")), in_block=self._status == "T",
         )
         return CommandResult("DECLARE CURSOR")
+
+    async def _declare_subscription(self, tree: ast.DeclareCursor, name: str,
+                                    query: ast.Subscribe) -> Result:
+        if tree.args.get("hold"):
+            raise errcodes.FeatureNotSupported("DECLARE ... WITH HOLD CURSOR FOR SUBSCRIBE")
+        if self._status != "T":
+            raise errcodes.NoActiveSqlTransaction(
+                "DECLARE CURSOR can only be used in transaction blocks")
+        sub = subscribe.Subscription(self, query)
+        columns = sub.columns(await subscribe.describe_view(self, sub))
+        await sub.open()
+        cursor = Cursor(name, self.current_query or "", datetime.datetime.now(datetime.UTC),
+                        columns, _many([]), False, bool(tree.args.get("binary")),
+                        in_block=True, subscription=sub)
+        weakref.finalize(cursor, sub.close)  # however the cursor goes, the view is left
+        self.cursors[name] = cursor
+        return CommandResult("DECLARE CURSOR")
+
+    async def _subscribe(self, tree: ast.Subscribe, params: Sequence[Any]) -> RowsResult:
+        sub = subscribe.Subscription(self, tree)
+        columns = sub.columns(await subscribe.describe_view(self, sub))
+        await sub.open()
+        return RowsResult(columns, sub.batches(), tag_prefix="SUBSCRIBE", live=True)
+
+    async def _fetch_subscription(self, cursor: Cursor, tree: ast.FetchCursor,
+                                  count: int | None) -> Result:
+        """FETCH n from a subscription: waits (up to `timeout`) for the first rows, then
+        returns up to n of those ready."""
+        timeout: float | None = None
+        for option in tree.args.get("options") or []:
+            key = str(option.this).lower()
+            if key != "timeout":
+                raise errcodes.InvalidParameterValue(f'unrecognized FETCH option "{key}"')
+            timeout = parse_timeout(str(option.args["value"].this))
+        ready = cursor.pending or await cursor.subscription.wait(timeout)
+        out: list[pa.RecordBatch] = []
+        want = count
+        while ready and (want is None or want > 0):
+            batch = ready.pop(0)
+            if want is not None and batch.num_rows > want:
+                ready.insert(0, batch.slice(want))
+                batch = batch.slice(0, want)
+            out.append(batch)
+            if want is not None:
+                want -= batch.num_rows
+        cursor.pending = ready
+        return RowsResult(cursor.columns, _many(out), tag_prefix="FETCH")
 
     async def _fetch(self, tree: ast.FetchCursor, params: Sequence[Any]) -> Result:
         name = str(tree.this)
@@ -1031,6 +1087,8 @@ class PgSession:
             )
         if count is not None and count < 0:
             raise errcodes.FeatureNotSupported("cursor can only scan forward")
+        if cursor.subscription is not None and not tree.args.get("move"):
+            return await self._fetch_subscription(cursor, tree, count)
         if tree.args.get("move"):
             moved = 0
             async for batch in cursor.take(count):
@@ -1047,18 +1105,24 @@ class PgSession:
         return CommandResult("CLOSE CURSOR" if name is not None else "CLOSE CURSOR ALL")
 
     async def _explain(self, tree: ast.Explain, params: Sequence[Any]) -> Result:
-        """The engine's plan of a query, one line a row in the column "QUERY PLAN"."""
+        """The engine's plan of a query, one line a row in the column "QUERY PLAN" (of a
+        streaming CREATE: the dataflow it would build; of a running streaming object: its
+        dataflow, with each operator's figures under ANALYZE)."""
         inner = tree.this
-        if isinstance(inner, (ast.CreateMaterializedView, ast.CreateStream, ast.CreateSink)):
+        options = tree.args.get("options") or {}
+        analyze = options.get("analyze", "false") in ("true", "on", "1")
+        plan_lines: list[str] | None = None
+        if isinstance(inner, ast.ExplainObject):  # a running object's dataflow
+            plan_lines = streaming_ddl.explain_object(self, inner, analyze)
+        elif isinstance(inner, (ast.CreateMaterializedView, ast.CreateStream, ast.CreateSink)):
             plan_lines = streaming_ddl.explain_streaming(self, inner)
+        if plan_lines is not None:
             table = pa.table({"QUERY PLAN": pa.array(plan_lines, pa.string())})
             return RowsResult(_EXPLAIN_COLUMNS, _many(table.to_batches()), tag_override="EXPLAIN")
         if not isinstance(inner, QUERY_TYPES):
             raise errcodes.FeatureNotSupported(
                 f"EXPLAIN of {_statement_name(inner)} is not supported yet",
                 hint="EXPLAIN works on queries (SELECT, VALUES, set operations).")
-        options = tree.args.get("options") or {}
-        analyze = options.get("analyze", "false") in ("true", "on", "1")
         plan = self._plan(inner, [0] * len(params))
         prefix = "EXPLAIN ANALYZE " if analyze else "EXPLAIN "
         explained = QueryPlan(prefix + plan.sql, plan.param_oids)
@@ -1075,6 +1139,13 @@ class PgSession:
 
     async def _copy(self, tree: exp.Copy, params: Sequence[Any]) -> Result:
         target = tree.this
+        if not tree.args.get("kind") and isinstance(target, ast.Subscribe):
+            files = tree.args.get("files") or []
+            if not files or files[0].sql().upper() != "STDOUT":
+                raise errcodes.FeatureNotSupported("COPY TO a file is not supported; use STDOUT")
+            result = await self._subscribe(target, params)
+            result.copy = copy_format(tree)
+            return result
         if not tree.args.get("kind"):  # COPY ... TO
             query = target.this if isinstance(target, exp.Subquery) else None
             if query is None:  # COPY t [(cols)] TO STDOUT: the table's rows
@@ -1275,6 +1346,7 @@ _HANDLERS: dict[type, Any] = {
     ast.Prepare: PgSession._prepare_sql,
     ast.ExecutePrepared: PgSession._execute_sql,
     ast.DeclareCursor: PgSession._declare,
+    ast.Subscribe: PgSession._subscribe,
     ast.FetchCursor: PgSession._fetch,
     ast.CloseCursor: PgSession._close_cursor,
     ast.Explain: PgSession._explain,

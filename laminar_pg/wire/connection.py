@@ -473,7 +473,11 @@ class Connection:
             if batch.num_rows:
                 self.send_raw(portal.encoder.data_rows(batch))
                 sent_now += batch.num_rows
-                await self.maybe_flush()
+                if portal.rows.live:
+                    self.flush()
+                    await self.channel.drain()
+                else:
+                    await self.maybe_flush()
         portal.sent += sent_now
         if limit is not None and sent_now >= limit:
             # No look-ahead (which could block on a live result): exactly max_rows rows
@@ -497,6 +501,8 @@ class Connection:
             self.send(m.CopyData(prefix))
             prefix = b""
         count = 0
+        if result.live:
+            self.flush()
         async for batch in result.batches:
             rows = encoder.encode(batch)
             if rows and prefix:
@@ -504,7 +510,11 @@ class Connection:
                 prefix = b""
             self.send_raw(b"".join([copy_data(row) for row in rows]))
             count += len(rows)
-            await self.maybe_flush()
+            if result.live:
+                self.flush()
+                await self.channel.drain()
+            else:
+                await self.maybe_flush()
         trailer = encoder.trailer()
         if prefix or trailer:
             self.send(m.CopyData(prefix + trailer))

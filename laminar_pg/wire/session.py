@@ -64,6 +64,8 @@ class RowsResult:
     tag_override: str | None = None
     # The session's TimeZone: timestamptz values are rendered in it (None: UTC).
     timezone: tzinfo | None = None
+    # Rows that arrive over time (SUBSCRIBE): each batch goes to the client at once.
+    live: bool = False
 
 
 class CopyInSink(Protocol):

@@ -10,16 +10,22 @@ dirty pages are rebuilt and the new version is the list of page batches, so an e
 that touches a few rows of a million-row view rebuilds a few pages and shares the rest
 with the previous version (zero copy). Readers hold versions; nothing mutates them.
 
-The operator passes its input on unchanged: views reading this view, and later
-SUBSCRIBE, follow its changes.
+The operator passes its input on unchanged: views reading this view follow its changes.
+While someone subscribes (SUBSCRIBE), it also records each epoch's consolidated changes
+into a `ChangeFeed`; a subscription starts at a barrier, with the contents published
+there, so the feed's first epoch follows that version exactly.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import Any
 
 import numba
 import numpy as np
 import pyarrow as pa
 
+from laminar_pg.engine.change_feed import DIFF, ChangeFeed
 from laminar_pg.engine.keys import KeyEncoder
 from laminar_pg.engine.messages import Barrier, Chunk, Message
 from laminar_pg.engine.operator import Operator
@@ -60,6 +66,10 @@ class Materialize(Operator):
         self.rows = 0
         self._version = schema.empty_table()
         self._touched_since_version = False
+        self.feed = ChangeFeed()
+        self._epoch_slots: list[np.ndarray] = []
+        self._epoch_weights: list[np.ndarray] = []
+        self._joining: list[Future[Any]] = []  # subscriptions that start at the next barrier
 
     def on_chunk(self, chunk: Chunk, port: int) -> list[Message]:
         batch = chunk.batch
@@ -76,15 +86,61 @@ class Materialize(Operator):
             grown_dirty = np.zeros(pages, dtype=np.bool_)
             grown_dirty[: self.dirty.shape[0]] = self.dirty
             self.dirty = grown_dirty
-        self.rows += accumulate(self.state.column("count"), slots, chunk.weight_array(),
-                                self.dirty)
+        weights = chunk.weight_array()
+        self.rows += accumulate(self.state.column("count"), slots, weights, self.dirty)
+        if self.feed.active:
+            self._epoch_slots.append(slots)
+            self._epoch_weights.append(np.asarray(weights, dtype=np.int64))
         self._touched_since_version = True
         return [chunk]
 
     def on_barrier(self, barrier: Barrier) -> list[Message]:
+        if self.feed.active:
+            self.feed.record(barrier.epoch, self._epoch_changes())
         self._publish()
         self.state.commit_epoch()  # the epoch's delta: persisted once checkpoints exist
+        if self._joining:
+            joining, self._joining = self._joining, []
+            for future in joining:
+                if future.set_running_or_notify_cancel():  # not given up meanwhile
+                    self.feed.subscribers += 1
+                    future.set_result((barrier.epoch, self._version, self.feed))
         return []
+
+    def subscribe(self, future: Future[Any]) -> None:
+        """Pipeline thread: start a subscription at the next barrier; `future` gets
+        (epoch, the contents as of it, the feed that carries the epochs after it)."""
+        self._joining.append(future)
+
+    def unsubscribe(self) -> None:
+        """Pipeline thread: a subscription ended."""
+        self.feed.subscribers = max(0, self.feed.subscribers - 1)
+        if not self.feed.active:
+            self.feed.clear()
+            self._epoch_slots, self._epoch_weights = [], []
+
+    def _epoch_changes(self) -> pa.RecordBatch | None:
+        """This epoch's changes, consolidated, before dead rows leave the state."""
+        if not self._epoch_slots:
+            return None
+        slots = np.concatenate(self._epoch_slots)
+        weights = np.concatenate(self._epoch_weights)
+        self._epoch_slots, self._epoch_weights = [], []
+        distinct, inverse = np.unique(slots, return_inverse=True)
+        sums = np.zeros(distinct.shape[0], dtype=np.int64)
+        np.add.at(sums, inverse, weights)
+        keep = sums != 0
+        if not keep.any():
+            return None
+        distinct, sums = distinct[keep], sums[keep]
+        if self.encoder.width:
+            columns = self.encoder.decode(self.table.keys_of(distinct))
+        else:
+            columns = []
+        columns = [c if c.type == f.type else c.cast(f.type)
+                   for c, f in zip(columns, self.schema, strict=True)]
+        fields = [*self.schema, pa.field(DIFF, pa.int64())]
+        return pa.RecordBatch.from_arrays([*columns, pa.array(sums)], schema=pa.schema(fields))
 
     def _publish(self) -> None:
         if not self._touched_since_version:

@@ -1,0 +1,224 @@
+"""SUBSCRIBE: a materialized view's contents, then its changes as they happen.
+
+`SUBSCRIBE [TO] view [WITH (SNAPSHOT = true|false, PROGRESS = true|false)]`, as a
+statement (rows stream until the client cancels or disconnects), as `COPY (SUBSCRIBE
+...) TO STDOUT`, and as `DECLARE c CURSOR FOR SUBSCRIBE ...` read with `FETCH n c [WITH
+(timeout = '1s')]`. Each row carries, before the view's columns, `laminar_timestamp`
+(the epoch, never decreasing), `laminar_progressed` (with PROGRESS: true on a row that
+only says an epoch completed) and `laminar_diff` (+n inserted, -n deleted). The snapshot
+comes first (at the epoch the subscription started), then every later epoch whole.
+
+A subscription joins the view's `Materialize` operator at a barrier and reads its
+`ChangeFeed`; leaving (end, cancel, disconnect) lets the operator stop recording when
+no one is left. A subscriber further behind than the feed retains gets SQLSTATE 53400
+and can subscribe again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from laminar_pg import errcodes
+from laminar_pg.engine.change_feed import FellBehind
+from laminar_pg.errors import error_for
+from laminar_pg.sql import ast
+from laminar_pg.wire import types
+from laminar_pg.wire.session import Column
+
+if TYPE_CHECKING:
+    from laminar_pg.session.session import PgSession
+
+POLL_SECONDS = 0.005
+META = ("laminar_timestamp", "laminar_progressed", "laminar_diff")
+
+
+def _flag(options: dict[str, str], name: str, default: bool) -> bool:
+    value = options.pop(name, None)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in ("true", "on", "1", "yes"):
+        return True
+    if lowered in ("false", "off", "0", "no"):
+        return False
+    raise errcodes.InvalidParameterValue(f'invalid value for option "{name}": "{value}"')
+
+
+class Subscription:
+    """One client's subscription to one view."""
+
+    def __init__(self, session: PgSession, tree: ast.Subscribe) -> None:
+        self.session = session
+        target = tree.this
+        if not isinstance(target, exp.Table):
+            raise errcodes.FeatureNotSupported(
+                "SUBSCRIBE to a query is not supported yet",
+                hint="Create a materialized view of the query and subscribe to it.")
+        streaming = session.db.streaming
+        item = streaming.find(session._catalog(), target, session.search_path())
+        if item is None or item.obj.kind != "materialized view":
+            what = "a table" if item is None else f"a {item.obj.kind}"
+            if item is None and session._table_column_oids(target) is None:
+                raise errcodes.UndefinedTable(
+                    f'relation "{target.sql("postgres")}" does not exist')
+            raise errcodes.FeatureNotSupported(
+                f"SUBSCRIBE to {what} is not supported yet",
+                hint="Subscribe to a materialized view (CREATE MATERIALIZED VIEW v AS "
+                     "SELECT * FROM ...).")
+        if tree.as_of is not None:
+            raise errcodes.FeatureNotSupported("SUBSCRIBE ... AS OF is not supported yet")
+        options = {str(o.this).lower(): str(o.args.get("expression") or "true")
+                   for o in tree.args.get("options") or []}
+        self.snapshot = _flag(options, "snapshot", True)
+        self.progress = _flag(options, "progress", False)
+        if options:
+            raise errcodes.InvalidParameterValue(
+                f'unrecognized SUBSCRIBE option "{next(iter(options))}"')
+        self.oid = item.obj.oid
+        self.name = item.obj.qualified
+        self.schema = item.schema
+        self.feed: Any = None
+        self.epoch = 0
+        self._ready: list[pa.RecordBatch] = []
+        self._closed = False
+        self._joined = False
+
+    # ---------------------------------------------------------------- columns
+
+    def columns(self, view_columns: tuple[Column, ...]) -> tuple[Column, ...]:
+        meta = [Column("laminar_timestamp", types.TYPES_BY_NAME["int8"].oid)]
+        if self.progress:
+            meta.append(Column("laminar_progressed", types.TYPES_BY_NAME["bool"].oid))
+        meta.append(Column("laminar_diff", types.TYPES_BY_NAME["int8"].oid))
+        return (*meta, *view_columns)
+
+    def _rows(self, epoch: int, data: pa.RecordBatch | pa.Table, diff: pa.Array) -> pa.RecordBatch:
+        n = data.num_rows
+        arrays: list[pa.Array] = [pa.array([epoch] * n, pa.int64())]
+        if self.progress:
+            arrays.append(pa.array([False] * n, pa.bool_()))
+        arrays.append(diff)
+        for column in data.columns[: len(self.schema)]:
+            arrays.append(column.combine_chunks() if isinstance(column, pa.ChunkedArray)
+                          else column)
+        return pa.RecordBatch.from_arrays(arrays, names=self._names())
+
+    def _progress_row(self, epoch: int) -> pa.RecordBatch:
+        arrays: list[pa.Array] = [pa.array([epoch], pa.int64()), pa.array([True]),
+                                  pa.nulls(1, pa.int64())]
+        arrays += [pa.nulls(1, f.type) for f in self.schema]
+        return pa.RecordBatch.from_arrays(arrays, names=self._names())
+
+    def _names(self) -> list[str]:
+        meta = [m for m in META if self.progress or m != "laminar_progressed"]
+        return [*meta, *self.schema.names]
+
+    # ---------------------------------------------------------------- the stream
+
+    async def open(self) -> None:
+        """Join the view at the next barrier (forced now): its contents as of then."""
+        runtime = self.session.db.streaming.runtime
+        flow = runtime.dataflows.get(self.oid)
+        if flow is None or flow.output is None or not hasattr(flow.output, "subscribe"):
+            raise errcodes.ObjectNotInPrerequisiteState(
+                f'materialized view "{self.name}" is not running')
+        joined: Future[Any] = Future()
+        output = flow.output
+        runtime.call(lambda: output.subscribe(joined))
+        runtime.flush()
+        cancel = self.session.cancel_event
+        while not joined.done():  # the next barrier of the view's dataflow
+            if cancel.is_set():
+                joined.cancel()
+                raise errcodes.QueryCanceled("canceling statement due to user request")
+            failed = runtime.snapshot.failed.get(self.oid)
+            if failed is not None or self.oid not in runtime.dataflows:
+                joined.cancel()
+                self._poll_failure()
+            await asyncio.sleep(POLL_SECONDS)
+        epoch, version, feed = joined.result()
+        self._joined = True
+        self.feed, self.epoch = feed, epoch
+        self._output = output
+        if self.snapshot and version.num_rows:
+            ones = pa.array([1] * version.num_rows, pa.int64())
+            self._ready.append(self._rows(epoch, version, ones))
+        if self.progress:
+            self._ready.append(self._progress_row(epoch))
+
+    def close(self) -> None:
+        if self._joined and not self._closed:
+            self._closed = True
+            output = self._output
+            self.session.db.streaming.runtime.call(output.unsubscribe)
+
+    def _poll_failure(self) -> None:
+        """Raise if the view failed or was dropped."""
+        runtime = self.session.db.streaming.runtime
+        failed = runtime.snapshot.failed.get(self.oid)
+        if failed is not None:
+            raise error_for(failed[1], f'materialized view "{self.name}" failed: {failed[0]}')
+        if self.oid not in runtime.dataflows:
+            raise errcodes.UndefinedTable(f'materialized view "{self.name}" was dropped')
+
+    def _poll(self) -> None:
+        """Move what the feed has after our epoch into the ready list."""
+        self._poll_failure()
+        try:
+            entries = self.feed.since(self.epoch)
+        except FellBehind as exc:
+            raise errcodes.ConfigurationLimitExceeded(
+                f"the subscription to {self.name} fell too far behind: {exc}",
+                hint="Read faster, or SUBSCRIBE again (WITH (SNAPSHOT = true)).") from None
+        for epoch, batch in entries:
+            if batch is not None:
+                diff = batch.column(batch.num_columns - 1)
+                self._ready.append(self._rows(epoch, batch, diff))
+            if self.progress:
+                self._ready.append(self._progress_row(epoch))
+            self.epoch = epoch
+
+    async def wait(self, timeout: float | None) -> list[pa.RecordBatch]:
+        """The batches ready now, waiting up to `timeout` seconds (None: until some
+        are) for the first; [] when the time ran out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        cancel = self.session.cancel_event
+        while True:
+            if not self._ready:
+                self._poll()
+            if self._ready:
+                ready, self._ready = self._ready, []
+                return ready
+            if cancel.is_set():
+                raise errcodes.QueryCanceled("canceling statement due to user request")
+            if deadline is not None and time.monotonic() >= deadline:
+                return []
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def batches(self) -> AsyncIterator[pa.RecordBatch]:
+        """Every row from now on, until the client stops reading."""
+        try:
+            while True:
+                for batch in await self.wait(None):
+                    yield batch
+        finally:
+            self.close()
+
+
+async def describe_view(session: PgSession, subscription: Subscription) -> tuple[Column, ...]:
+    """The view's columns as a SELECT of it describes them."""
+    schema, _, name = subscription.name.partition(".")
+    query = exp.select("*").from_(exp.table_(name, db=schema, quoted=True)).limit(0)
+    plan = session._plan(query, ())
+    result = await session.run_plan(plan, ())
+    async for _ in result.batches:
+        pass
+    columns: tuple[Column, ...] = result.columns
+    return columns

@@ -1,0 +1,167 @@
+"""SUBSCRIBE through real clients: the snapshot then every change, epoch by epoch.
+
+The check that matters: integrating a subscription's rows (each laminar_diff added to its
+row) gives exactly the view's contents once the view stops changing, whatever happened
+in between (inserts, updates, deletes, groups that vanish). Also: PROGRESS rows on idle
+epochs, timestamps that never decrease, FETCH with a timeout, cancel, and the errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import psycopg
+import pytest
+
+from laminar_pg.testing.server import LaminarServer
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def conn(server: LaminarServer) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(server.dsn, autocommit=True) as connection:
+        yield connection
+
+
+def make_view(conn: psycopg.Connection[Any]) -> tuple[str, str]:
+    t, v = unique("t"), unique("v")
+    conn.execute(f"CREATE TABLE {t} (id int PRIMARY KEY, g int, x int)")
+    conn.execute(f"INSERT INTO {t} VALUES (1, 1, 10), (2, 1, 20), (3, 2, 5)")
+    conn.execute(f"CREATE MATERIALIZED VIEW {v} AS SELECT g, count(*) AS n, sum(x) AS s "
+                 f"FROM {t} GROUP BY g")
+    return t, v
+
+
+def contents(conn: psycopg.Connection[Any], view: str) -> Counter[tuple[str, ...]]:
+    rows = conn.execute(f"SELECT g::text, n::text, s::text FROM {view}").fetchall()
+    return Counter(tuple(r) for r in rows)
+
+
+def test_copy_subscribe_integrates_to_the_view(server: LaminarServer,
+                                               conn: psycopg.Connection[Any]) -> None:
+    t, v = make_view(conn)
+    done = threading.Event()
+
+    def write() -> None:
+        with psycopg.connect(server.dsn, autocommit=True) as w:
+            for i in range(4, 40):
+                w.execute(f"INSERT INTO {t} VALUES (%s, %s, %s)", (i, i % 3, i))
+                if i % 5 == 0:
+                    w.execute(f"DELETE FROM {t} WHERE id = %s", (i - 3,))
+                if i % 7 == 0:
+                    w.execute(f"UPDATE {t} SET g = 9 WHERE id = %s", (i - 1,))
+            w.execute(f"DELETE FROM {t} WHERE g = 2")
+            w.execute("FLUSH")
+        done.set()
+
+    integrated: Counter[tuple[str, ...]] = Counter()
+    stamps: list[int] = []
+    progressed = 0
+    writer = threading.Thread(target=write)
+    caught_up = False
+    with psycopg.connect(server.dsn, autocommit=True) as sub:
+        with pytest.raises(psycopg.errors.QueryCanceled):  # how a client ends it
+            with sub.cursor().copy(f"COPY (SUBSCRIBE {v} WITH (PROGRESS)) TO STDOUT") as copy:
+                writer.start()
+                deadline = time.monotonic() + 60
+                for row in copy.rows():
+                    stamp, is_progress, diff, *values = row
+                    stamps.append(int(stamp))
+                    if is_progress == "t":
+                        progressed += 1
+                        if not caught_up and done.is_set() and integrated == contents(conn, v):
+                            caught_up = True
+                            sub.cancel()
+                    elif not caught_up:
+                        integrated[tuple(values)] += int(diff)
+                        integrated = +integrated
+                    assert time.monotonic() < deadline, "the subscription never caught up"
+        assert sub.execute("SELECT 1").fetchone() == (1,)
+    writer.join()
+    assert caught_up
+    assert integrated == contents(conn, v)
+    assert stamps == sorted(stamps)  # laminar_timestamp never decreases
+    assert progressed > 1
+
+
+def test_cursor_fetch_with_timeout(conn: psycopg.Connection[Any],
+                                   server: LaminarServer) -> None:
+    t, v = make_view(conn)
+    with psycopg.connect(server.dsn) as sub:  # a transaction block, as DECLARE needs
+        sub.execute(f"DECLARE c CURSOR FOR SUBSCRIBE {v}")
+        first = sub.execute("FETCH 100 c WITH (timeout = '2s')").fetchall()
+        epoch = first[0][0]
+        assert {(r[0], r[1]) for r in first} == {(epoch, 1)}
+        assert Counter((str(r[2]), str(r[3]), str(r[4])) for r in first) == contents(conn, v)
+        started = time.monotonic()
+        assert sub.execute("FETCH 100 c WITH (timeout = '300ms')").fetchall() == []
+        assert time.monotonic() - started < 2  # the timeout ends an idle FETCH
+        conn.execute(f"UPDATE {t} SET x = x + 1 WHERE id = 3")
+        conn.execute("FLUSH")
+        changes = sub.execute("FETCH 100 c WITH (timeout = '5s')").fetchall()
+        assert sorted((r[1], r[2], r[3], int(r[4])) for r in changes) == [(-1, 2, 1, 5),
+                                                                          (1, 2, 1, 6)]
+        assert all(r[0] > epoch for r in changes)
+        sub.rollback()
+
+
+def test_asyncpg_cursor_over_subscribe(conn: psycopg.Connection[Any],
+                                       server: LaminarServer) -> None:
+    _, v = make_view(conn)
+
+    async def go() -> list[Any]:
+        aconn = await asyncpg.connect(host=server.host, port=server.port, user="laminar",
+                                      database="laminar")
+        try:
+            seen = []
+            async with aconn.transaction():
+                async for record in aconn.cursor(f"SUBSCRIBE {v} WITH (PROGRESS)",
+                                                 prefetch=2):
+                    seen.append(tuple(record))
+                    if len(seen) >= 5:
+                        break
+            return seen
+        finally:
+            await aconn.close()
+
+    seen = asyncio.run(go())
+    snapshot = [r for r in seen if r[1] is False]
+    assert {(r[3], r[4], int(r[5])) for r in snapshot} <= {(1, 2, 30), (2, 1, 5)}
+    assert any(r[1] is True for r in seen)
+
+
+def test_cancel_ends_a_subscription(conn: psycopg.Connection[Any],
+                                    server: LaminarServer) -> None:
+    _, v = make_view(conn)
+    with psycopg.connect(server.dsn, autocommit=True) as sub:
+        threading.Timer(0.5, sub.cancel).start()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            with sub.cursor().copy(f"COPY (SUBSCRIBE {v}) TO STDOUT") as copy:
+                for _ in copy.rows():
+                    pass
+        assert sub.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.mark.parametrize(("sql", "sqlstate"), [
+    ("SUBSCRIBE {t}", "0A000"),
+    ("SUBSCRIBE nope_nothing", "42P01"),
+    ("SUBSCRIBE {v} WITH (SNAPSHOT = maybe)", "22023"),
+    ("SUBSCRIBE {v} WITH (COLOUR = 'red')", "22023"),
+    ("SUBSCRIBE (SELECT 1)", "0A000"),
+])
+def test_subscribe_errors(conn: psycopg.Connection[Any], sql: str, sqlstate: str) -> None:
+    t, v = make_view(conn)
+    with pytest.raises(psycopg.Error) as info:
+        conn.execute(sql.format(t=t, v=v))
+    assert info.value.sqlstate == sqlstate, info.value
+    assert conn.execute("SELECT 1").fetchone() == (1,)
