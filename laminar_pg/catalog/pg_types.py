@@ -31,13 +31,18 @@ _TYPTYPE = {"record": "p", "void": "p", "unknown": "p"}
 _ALIGN = {1: "c", 2: "s", 4: "i", 8: "d"}
 
 
+# Pseudo-types pg_proc's signatures use (PostgreSQL's OIDs and names); no value has them.
+_PSEUDO_TYPES = {2275: "cstring", 2276: '"any"', 2277: "anyarray", 2281: "internal",
+                 2283: "anyelement"}
+
+
 def format_type(oid: int | None, typmod: int | None) -> str | None:
     """PostgreSQL's format_type(type_oid, typemod): the SQL name, with modifiers."""
     if oid is None:
         return None
     pg = types.TYPES_BY_OID.get(oid)
     if pg is None:
-        return "???"
+        return _PSEUDO_TYPES.get(oid, "???")
     if pg.element_oid:
         inner = format_type(pg.element_oid, typmod)
         return f"{inner}[]"

@@ -24,7 +24,10 @@ from laminar_pg.catalog.pg_types import BOOTSTRAP_SUPERUSER_OID, pg_type_rows, s
 from laminar_pg.session import settings as settings_module
 from laminar_pg.session.pg_model import (
     DATABASE_OID,
+    ROW_ARRAY_TYPE,
     CatalogSnapshot,
+    derived_oid,
+    row_type_oid,
     snapshot,
 )
 from laminar_pg.session.relations import relation
@@ -37,10 +40,11 @@ _ARROW: dict[str, pa.DataType] = {
     "text": pa.string(), "char": pa.string(), "pg_node_tree": pa.string(),
     "anyarray": pa.string(), "bool": pa.bool_(), "int2": pa.int16(), "int4": pa.int32(),
     "int8": pa.int64(), "float4": pa.float32(), "float8": pa.float64(),
-    "timestamptz": pa.timestamp("us", tz="UTC"), "bytea": pa.binary(),
+    "timestamptz": pa.timestamp("us", tz="UTC"), "bytea": pa.binary(), "inet": pa.string(),
     "oid[]": pa.list_(pa.uint32()), "int2[]": pa.list_(pa.int16()),
     "text[]": pa.list_(pa.string()), "char[]": pa.list_(pa.string()),
-    "aclitem[]": pa.list_(pa.string()), "int2vector": pa.list_(pa.int16()),
+    "aclitem[]": pa.list_(pa.string()), "name[]": pa.list_(pa.string()),
+    "int2vector": pa.list_(pa.int16()),
     "oidvector": pa.list_(pa.uint32()),
     # information_schema's domains
     "sql_identifier": pa.string(), "character_data": pa.string(), "yes_or_no": pa.string(),
@@ -128,6 +132,9 @@ _SPECS: dict[str, str] = {
         "schemaname name, tablename name, tableowner name, tablespace name, "
         "hasindexes bool, hasrules bool, hastriggers bool, rowsecurity bool"),
     "pg_views": "schemaname name, viewname name, viewowner name, definition text",
+    "pg_policies": (
+        "schemaname name, tablename name, policyname name, permissive text, roles name[], "
+        "cmd text, qual text, with_check text"),
     "pg_matviews": (
         "schemaname name, matviewname name, matviewowner name, tablespace name, "
         "hasindexes bool, ispopulated bool, definition text"),
@@ -242,6 +249,9 @@ def _rows(name: str) -> Callable[[RowBuilder], RowBuilder]:
     return register
 
 
+register_rows = _rows  # for the modules that fill one relation each (pg_dependencies.py)
+
+
 def _builder(name: str) -> Callable[[PgSession], pa.Table]:
     def build(session: PgSession) -> pa.Table:
         snap = snapshot(session)
@@ -275,7 +285,13 @@ def _classes(snap: CatalogSnapshot, session: PgSession) -> list[dict[str, Any]]:
             "relowner": BOOTSTRAP_SUPERUSER_OID,
             "relam": 2 if rel.relkind in ("r", "m") else (403 if rel.relkind == "i" else 0),
             "relfilenode": rel.oid if rel.relkind in ("r", "m", "i", "S") else 0,
-            "reltuples": -1.0, "relhasindex": bool(rel.indexes), "relpersistence": "p",
+            # as a fresh PostgreSQL 15 reports them before any ANALYZE (pgjdbc's
+            # getIndexInfo shows them as CARDINALITY and PAGES): a btree index has its
+            # metapage and an estimate of 0 rows, a table -1 (never counted)
+            "reltuples": 0.0 if rel.relkind == "i" else -1.0,
+            "relpages": 1 if rel.relkind == "i" else 0,
+            "relhasindex": bool(rel.indexes), "relpersistence": "p",
+            "reltype": row_type_oid(rel),
             "relchecks": rel.checks, "relhastriggers": rel.has_triggers,
             "relkind": rel.relkind, "relnatts": len(rel.columns),
             "relispopulated": True, "relreplident": "d" if rel.relkind in "rm" else "n",
@@ -304,12 +320,52 @@ def _attributes(snap: CatalogSnapshot, session: PgSession) -> list[dict[str, Any
                 "attgenerated": "", "attislocal": True,
                 "attcollation": 100 if col.type_oid in (25, 1042, 1043, 19) else 0,
             })
+        if rel.relkind in _HAS_SYSTEM_COLUMNS:
+            rows += [{"attrelid": rel.oid, "attname": name, "atttypid": type_oid,
+                      "attlen": length, "attnum": num, "attcacheoff": -1, "atttypmod": -1,
+                      "attbyval": name != "ctid", "attalign": "s" if name == "ctid" else "i",
+                      "attstorage": "p", "attcompression": "", "attnotnull": True,
+                      "attidentity": "", "attgenerated": "", "attislocal": True}
+                     for name, type_oid, length, num in _SYSTEM_COLUMNS]
     return rows
+
+
+# The system columns PostgreSQL lists in pg_attribute (attnum < 0) for every relation with
+# storage: (name, type, attlen, attnum). Tools that list columns without `attnum > 0`
+# (DBeaver) see them as they would in PostgreSQL; laminar_pg does not answer them in
+# queries (a table has no ctid here).
+_SYSTEM_COLUMNS = [("ctid", 27, 6, -1), ("xmin", 28, 4, -2), ("cmin", 29, 4, -3),
+                   ("xmax", 28, 4, -4), ("cmax", 29, 4, -5), ("tableoid", 26, 4, -6)]
+_HAS_SYSTEM_COLUMNS = frozenset("rmSf")
 
 
 @_rows("pg_type")
 def _types(snap: CatalogSnapshot, session: PgSession) -> list[dict[str, Any]]:
-    return pg_type_rows()
+    return pg_type_rows() + _row_types(snap)
+
+
+def _row_types(snap: CatalogSnapshot) -> list[dict[str, Any]]:
+    """Every table's, view's, materialized view's and source's row type (typtype 'c') and
+    its array type, as PostgreSQL creates them."""
+    rows = []
+    for rel in snap.relations:
+        oid = row_type_oid(rel)
+        if not oid:
+            continue
+        array = derived_oid(ROW_ARRAY_TYPE, rel.oid)
+        common = {"typnamespace": rel.namespace_oid, "typowner": BOOTSTRAP_SUPERUSER_OID,
+                  "typlen": -1, "typbyval": False, "typisdefined": True, "typdelim": ",",
+                  "typmodin": "-", "typmodout": "-", "typanalyze": "-", "typalign": "d",
+                  "typstorage": "x", "typtypmod": -1}
+        rows.append({**common, "oid": oid, "typname": rel.name, "typtype": "c",
+                     "typcategory": "C", "typrelid": rel.oid, "typsubscript": "-",
+                     "typarray": array, "typinput": "record_in", "typoutput": "record_out",
+                     "typreceive": "record_recv", "typsend": "record_send"})
+        rows.append({**common, "oid": array, "typname": "_" + rel.name, "typtype": "b",
+                     "typcategory": "A", "typsubscript": "array_subscript_handler",
+                     "typelem": oid, "typinput": "array_in", "typoutput": "array_out",
+                     "typreceive": "array_recv", "typsend": "array_send"})
+    return rows
 
 
 @_rows("pg_database")
@@ -496,5 +552,11 @@ def pg_cursors(session: PgSession) -> pa.Table:
     )
 
 
-# information_schema is built from the same snapshot; importing it registers its relations.
-from laminar_pg.session import pg_information_schema  # noqa: E402, F401
+# information_schema, pg_depend, pg_proc and the pg_stat views are built from the same
+# snapshot in modules of their own; importing them registers their relations.
+from laminar_pg.session import (  # noqa: E402, F401
+    pg_dependencies,
+    pg_information_schema,
+    pg_procs,
+    pg_stat,
+)

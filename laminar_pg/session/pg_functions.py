@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from laminar_pg import errcodes
 from laminar_pg.catalog.pg_types import format_type, type_oid_by_name
-from laminar_pg.session import pg_model
+from laminar_pg.session import pg_model, pg_text_functions
 
 _REG_TYPES = ("regclass", "regtype", "regproc", "regprocedure", "regnamespace", "regrole")
 
@@ -178,12 +178,7 @@ def _quote_ident(text: str | None) -> str | None:
 
 
 def _quote_literal(text: str | None) -> str | None:
-    if text is None:
-        return None
-    body = text.replace("'", "''")
-    if "\\" in body:
-        return "E'" + body.replace("\\", "\\\\") + "'"
-    return f"'{body}'"
+    return None if text is None else pg_text_functions.quote_literal(text)
 
 
 def _size_pretty(size: int | None) -> str | None:
@@ -214,9 +209,24 @@ def _encoding_to_char(encoding: int | None) -> str | None:
     return {0: "SQL_ASCII", 6: "UTF8"}.get(encoding, "")
 
 
+def _function_arguments(oid: int | None) -> str | None:
+    from laminar_pg.session import pg_procs
+
+    return pg_procs.arguments(oid)
+
+
+def _function_result(oid: int | None) -> str | None:
+    from laminar_pg.session import pg_procs
+
+    return pg_procs.result(oid)
+
+
 def register(con: Any) -> None:
     """Create the UDFs on an engine connection (its cursors share them)."""
+    import duckdb
     from duckdb import sqltypes as t
+
+    text_list = duckdb.list_type(t.VARCHAR)
 
     udfs: list[tuple[str, Any, list[Any], Any]] = [
         ("laminar_regclass_out", _regclass_out, [t.BIGINT, t.BIGINT], t.VARCHAR),
@@ -242,6 +252,10 @@ def register(con: Any) -> None:
         ("laminar_pg_postmaster_start_time", _postmaster_start_time, [t.BIGINT],
          t.TIMESTAMP_TZ),
         ("laminar_pg_encoding_to_char", _encoding_to_char, [t.BIGINT], t.VARCHAR),
+        ("laminar_format", pg_text_functions.format_text, [t.VARCHAR, text_list], t.VARCHAR),
+        ("laminar_parse_ident", pg_text_functions.parse_ident, [t.VARCHAR], text_list),
+        ("laminar_pg_get_function_arguments", _function_arguments, [t.BIGINT], t.VARCHAR),
+        ("laminar_pg_get_function_result", _function_result, [t.BIGINT], t.VARCHAR),
     ]
     for name, fn, args, ret in udfs:
         con.create_function(name, fn, args, ret, null_handling="special", side_effects=True)
@@ -277,22 +291,27 @@ _CONSTANT_FUNCTIONS: dict[str, exp.Expr] = {
     "pg_relation_is_publishable": exp.false(),
     "pg_has_role": exp.true(),
     "pg_function_is_visible": exp.true(),
+    "pg_is_in_recovery": exp.false(),  # no standby servers
 }
 _NULL_TEXT_FUNCTIONS = frozenset({
     "obj_description", "col_description", "shobj_description",
-    "pg_get_statisticsobjdef_columns", "pg_get_function_result",
-    "pg_get_function_arguments", "pg_get_function_identity_arguments", "pg_get_triggerdef",
+    "pg_get_statisticsobjdef_columns", "pg_get_triggerdef",
     "pg_get_ruledef", "pg_get_partkeydef", "pg_get_serial_sequence",
 })
 # Storage sizes in bytes are not measured yet: NULL (psql prints an empty Size), not a guess.
 _UNMEASURED_SIZE_FUNCTIONS = frozenset({
     "pg_table_size", "pg_relation_size", "pg_total_relation_size", "pg_indexes_size",
     "pg_database_size",
+    "pg_stat_get_numscans",  # index scans are not counted yet either
 })
 
 
 def _is_pg_catalog(node: Any) -> bool:
     return isinstance(node, exp.Identifier) and node.name.lower() == "pg_catalog"
+
+
+def _is_schema(node: Any, schema: str) -> bool:
+    return isinstance(node, (exp.Identifier, exp.Column, exp.Var)) and node.name.lower() == schema
 
 
 def _call(name: str, *args: exp.Expr) -> exp.Expr:
@@ -377,7 +396,9 @@ def _reg_casts(casts: list[exp.Expr], pid: exp.Expr) -> None:
             elif target == "regnamespace":
                 oid = _call("laminar_regnamespace_in", value, pid.copy())
             elif target in ("regproc", "regprocedure"):
-                oid = value  # regproc columns hold names here
+                oid = value  # regproc columns hold names here, unqualified as PostgreSQL
+                if is_string and str(value.this).lower().startswith("pg_catalog."):
+                    oid = exp.Literal.string(str(value.this)[len("pg_catalog."):])
             else:
                 raise errcodes.FeatureNotSupported(f"casts to {target} are not supported yet")
             if _wants_text(cast) and target != "regproc":  # 'T'::regclass shown: its name
@@ -458,6 +479,16 @@ def _function(node: exp.Anonymous, pid: exp.Expr) -> exp.Expr | None:
     if name == "quote_literal" and len(args) == 1:
         return _call("laminar_quote_literal", exp.Cast(this=args[0],
                                                        to=exp.DataType.build("VARCHAR")))
+    if name in ("pg_get_function_arguments", "pg_get_function_identity_arguments") \
+            and len(args) == 1:
+        return _call("laminar_pg_get_function_arguments", args[0])
+    if name == "pg_get_function_result" and len(args) == 1:
+        return _call("laminar_pg_get_function_result", args[0])
+    if name == "parse_ident" and len(args) == 1:
+        return _call("laminar_parse_ident", exp.Cast(this=args[0],
+                                                     to=exp.DataType.build("VARCHAR")))
+    if name == "pg_tablespace_location" and len(args) == 1:
+        return exp.Literal.string("")  # pg_default and pg_global live in the data directory
     if name == "pg_encoding_to_char" and len(args) == 1:
         return _call("laminar_pg_encoding_to_char", args[0])
     if name in ("array_upper", "array_lower") and len(args) == 2:
@@ -504,8 +535,38 @@ def _options_to_table(table: exp.Table) -> None:
 
 
 _REWRITTEN = (exp.Dot, exp.Table, exp.Operator, exp.Collate, exp.DataType, exp.Cast,
-              exp.ObjectIdentifier, exp.Anonymous)
+              exp.ObjectIdentifier, exp.Anonymous, exp.Format, exp.StringToArray, exp.EQ,
+              exp.Bracket)
 
+# int2vector / oidvector columns: PostgreSQL subscripts them from 0, the engine's lists
+# from 1 (i_indoption is pgjdbc's alias of pg_index.indoption in getIndexInfo).
+_ZERO_BASED_VECTORS = frozenset({
+    "indkey", "indclass", "indcollation", "indoption", "proargtypes", "stxkeys",
+    "partattrs", "i_indoption",
+})
+
+# Columns of type regproc: they hold the function's name here (pg_procs.py).
+_REGPROC_COLUMNS = frozenset({
+    "typinput", "typoutput", "typreceive", "typsend", "typmodin", "typmodout",
+    "typanalyze", "typsubscript", "amhandler", "rngcanonical", "rngsubdiff", "prosupport",
+    "aggfnoid", "aggtransfn", "aggfinalfn", "oprcode", "oprrest", "oprjoin",
+})
+
+
+def _regproc_joins(equalities: list[exp.Expr], tables: list[exp.Expr]) -> None:
+    """`proc.oid = typ.typreceive`, where proc is pg_proc: regproc columns hold names here,
+    so the join compares proc.proname (pg_proc's names of the functions pg_type refers to
+    are unique)."""
+    procs = {t.alias_or_name.lower() for t in tables
+             if isinstance(t, exp.Table) and t.name.lower() == "pg_proc"}
+    if not procs:
+        return
+    for eq in equalities:
+        for side, other in ((eq.this, eq.expression), (eq.expression, eq.this)):
+            if isinstance(side, exp.Column) and side.name.lower() == "oid" and \
+                    side.table.lower() in procs and isinstance(other, exp.Column) and \
+                    other.name.lower() in _REGPROC_COLUMNS:
+                side.set("this", exp.to_identifier("proname"))
 
 def rewrite(tree: exp.Expr, pid: int) -> exp.Expr:
     """Catalog functions, reg* casts, qualified operators and collations for DuckDB."""
@@ -518,6 +579,11 @@ def rewrite(tree: exp.Expr, pid: int) -> exp.Expr:
     for dot in found[exp.Dot]:  # pg_catalog.f(...) -> f(...)
         if _is_pg_catalog(dot.this) and isinstance(dot.expression, exp.Func):
             dot.replace(dot.expression)
+        elif _is_schema(dot.this, "information_schema") and \
+                isinstance(dot.expression, exp.Anonymous) and \
+                str(dot.expression.this).lower() == "_pg_expandarray" and \
+                len(dot.expression.expressions) == 1:
+            dot.replace(pg_text_functions.expand_array(dot.expression.expressions[0]))
     for table in found[exp.Table]:  # FROM pg_catalog.unnest(...)
         assert isinstance(table, exp.Table)
         if isinstance(table.this, exp.Func) and table.db.lower() == "pg_catalog":
@@ -528,6 +594,13 @@ def rewrite(tree: exp.Expr, pid: int) -> exp.Expr:
         elif isinstance(table.this, exp.Anonymous) and \
                 str(table.this.this).lower() == "pg_partition_ancestors":
             _partition_ancestors(table)
+        elif isinstance(table.this, exp.Anonymous) and \
+                str(table.this.this).lower() == "pg_get_keywords" and \
+                not table.this.expressions:  # a relation here (pg_stat.py)
+            if not table.alias:
+                table.set("alias", exp.TableAlias(this=exp.to_identifier("pg_get_keywords")))
+            table.set("this", exp.to_identifier("pg_get_keywords"))
+            table.set("db", exp.to_identifier("pg_catalog"))
     for op in found[exp.Operator]:
         symbol = str(op.args.get("operator") or "").split(".")[-1].strip()
         make = _OPERATORS.get(symbol)
@@ -546,6 +619,29 @@ def rewrite(tree: exp.Expr, pid: int) -> exp.Expr:
     _unqualify_types(found[exp.DataType])
     _reg_casts(found[exp.Cast], pid_literal)
     _object_identifier_types(found[exp.ObjectIdentifier])
+    _regproc_joins(found[exp.EQ], found[exp.Table])
+    for bracket in found[exp.Bracket]:
+        vector = bracket.this
+        if isinstance(vector, exp.Column) and vector.name.lower() in _ZERO_BASED_VECTORS \
+                and len(bracket.expressions) == 1:
+            bracket.set("expressions", [exp.Add(this=bracket.expressions[0],
+                                                expression=exp.Literal.number(1))])
+    for fmt in found[exp.Format]:
+        assert isinstance(fmt, exp.Format)
+        fmt.replace(pg_text_functions.format_call(fmt))
+    for split in found[exp.StringToArray]:
+        if split.args.get("null") is None and split.expression is not None:
+            array = pg_text_functions.string_to_array(split.this, split.expression)
+            source = split.parent
+            if isinstance(source, exp.Table) and source.this is split:
+                # FROM string_to_array(...) s: one row, its column named as the alias
+                # (Grafana's search-path query)
+                alias = source.alias_or_name or "string_to_array"
+                inner = exp.select(exp.alias_(array, alias, quoted=True))
+                source.replace(exp.Subquery(this=inner, alias=exp.TableAlias(
+                    this=exp.to_identifier(alias))))
+            else:
+                split.replace(array)
     for node in found[exp.Anonymous]:
         assert isinstance(node, exp.Anonymous)
         params = list(node.find_all(exp.Parameter))

@@ -44,6 +44,8 @@ DATABASE_OID = 5  # PostgreSQL's OID of the `postgres` database: ours is the one
 INFORMATION_SCHEMA_OID = 13000
 LAMINAR_CATALOG_OID = 13100
 
+_SYSTEM_NAMESPACES = frozenset({PG_CATALOG_OID, INFORMATION_SCHEMA_OID, LAMINAR_CATALOG_OID})
+
 RELKINDS = {"table": "r", "index": "i", "sequence": "S", "materialized view": "m",
             "source": "f", "stream": "v"}
 
@@ -63,7 +65,16 @@ SYSTEM_RELATION_OIDS = {
 
 _PKEY_INDEX, _PKEY_CONSTRAINT, _UNIQUE_INDEX, _UNIQUE_CONSTRAINT, _ATTRDEF, _SERVER = (
     0x80000000, 0x90000000, 0xA0000000, 0xB0000000, 0x40000000, 0x30000000)
-_CHECK_CONSTRAINT, _FOREIGN_KEY = 0xC0000000, 0xD0000000
+_CHECK_CONSTRAINT, _FOREIGN_KEY, REWRITE_RULE = 0xC0000000, 0xD0000000, 0xE0000000
+ROW_TYPE, ROW_ARRAY_TYPE = 0xF0000000, 0xF8000000  # a relation's row type and its array
+
+
+def row_type_oid(rel: Relation) -> int:
+    """pg_class.reltype: the row type PostgreSQL gives every table, view, materialized view
+    and foreign table (0 for the system relations here, and for indexes and sequences)."""
+    if rel.relkind in ("r", "m", "v", "f") and rel.namespace_oid not in _SYSTEM_NAMESPACES:
+        return derived_oid(ROW_TYPE, rel.oid)
+    return 0
 
 
 def derived_oid(base: int, table_oid: int, item: int = 0, per_table: int = 1) -> int:
@@ -152,6 +163,7 @@ class Relation:
     options: list[tuple[str, str]] = field(default_factory=list)
     checks: int = 0  # CHECK constraints (pg_class.relchecks)
     has_triggers: bool = False  # PostgreSQL enforces foreign keys with triggers
+    depends_on: tuple[int, ...] = ()  # views: the relations their query reads
 
 
 @dataclass(slots=True)
@@ -335,6 +347,7 @@ def _build(session: PgSession, catalog: Catalog, duck: Any) -> CatalogSnapshot:
     for name, oid in sorted(SYSTEM_RELATION_OIDS.items(), key=lambda kv: kv[1]):
         columns = [Column(col, _catalog_type_oid(pgtype)) for col, pgtype in COLUMNS[name]]
         relations.append(Relation(oid, name, "pg_catalog", PG_CATALOG_OID, "r", columns))
+    relations += _system_tables()
     shapes = _engine_shapes(duck)
     indexes: list[Index] = []
     constraints: list[Constraint] = []
@@ -354,6 +367,7 @@ def _build(session: PgSession, catalog: Catalog, duck: Any) -> CatalogSnapshot:
             rel.columns = [Column(f.name, arrow_type_oid(f.type), arrow_type_modifier(f.type))
                            for f in item.schema if not f.name.startswith("_laminar")]
             rel.definition = _view_query(item.tree)
+            rel.depends_on = tuple(sorted(item.depends_on))
             if obj.kind == "source":
                 rel.connector = str(item.options.get("connector", ""))
                 rel.options = sorted((str(k), str(v)) for k, v in item.options.items()
@@ -384,6 +398,31 @@ def _build(session: PgSession, catalog: Catalog, duck: Any) -> CatalogSnapshot:
                                       [table.columns[n - 1] for n in index.columns]))
     _resolve_foreign_keys(relations, constraints)
     return CatalogSnapshot(namespaces, relations, indexes, constraints, defaults, servers)
+
+
+# laminar_catalog's system tables, with OIDs of their own (fixed: the namespace is 13100).
+SYSTEM_TABLE_OIDS = {name: 13101 + i for i, name in enumerate((
+    "sources", "tables", "streams", "materialized_views", "sinks", "pipeline_metrics",
+    "source_metrics", "stream_metrics", "view_metrics", "operator_metrics", "watermarks",
+    "checkpoints", "sessions"))}
+
+
+def _system_tables() -> list[Relation]:
+    """laminar_catalog's system tables as views (relkind 'v': computed, no storage of
+    their own), with the columns a query of them returns (observability/figures.py's
+    schemas). Not in pg_tables, and not visible (laminar_catalog is not on the search
+    path), so psql's \\d and \\dt and the drivers' default table lists leave them out."""
+    from laminar_pg.observability.figures import SCHEMAS
+
+    found = []
+    for name, oid in SYSTEM_TABLE_OIDS.items():
+        schema = SCHEMAS.get(name)
+        if schema is None:
+            continue
+        columns = [Column(f.name, arrow_type_oid(f.type), arrow_type_modifier(f.type))
+                   for f in schema]
+        found.append(Relation(oid, name, "laminar_catalog", LAMINAR_CATALOG_OID, "v", columns))
+    return found
 
 
 def _attnum(rel: Relation, column: str) -> int:

@@ -162,6 +162,16 @@ def substitute_session_functions(tree: exp.Expr, values: SessionValues) -> exp.E
             return exp.Literal.string(values.database)
         if isinstance(node, exp.CurrentSchema):
             return exp.Literal.string("public")
+        if isinstance(node, exp.CurrentSchemas):
+            # the search path; with implicit schemas, pg_catalog (always searched) first
+            implicit = node.this
+            schemas = ["public"]
+            if isinstance(implicit, exp.Boolean) and implicit.this:
+                schemas = ["pg_catalog", "public"]
+            elif implicit is not None and not isinstance(implicit, exp.Boolean):
+                return exp.Case(ifs=[exp.If(this=implicit, true=_text_array(
+                    ["pg_catalog", "public"]))], default=_text_array(schemas))
+            return _text_array(schemas)
         if isinstance(node, exp.Anonymous):
             name = str(node.this).lower()
             if name == "current_database" or name == "current_catalog":
@@ -178,11 +188,15 @@ def substitute_session_functions(tree: exp.Expr, values: SessionValues) -> exp.E
                 return exp.Anonymous(this="laminar_set_config", expressions=[*node.expressions, pid])
             if name == "pg_sleep":
                 return exp.Anonymous(this="laminar_pg_sleep", expressions=[*node.expressions, pid])
-            if name == "current_schemas":
-                return exp.Array(expressions=[exp.Literal.string("public")])
+            if name == "current_schemas" and len(node.expressions) == 1:
+                return repl(exp.CurrentSchemas(this=node.expressions[0]))
         return node
 
     return tree.transform(repl, copy=False)
+
+
+def _text_array(items: list[str]) -> exp.Expr:
+    return exp.Array(expressions=[exp.Literal.string(i) for i in items])
 
 
 def infer_param_types(
@@ -312,8 +326,6 @@ def refuse_wrong_answers(tree: exp.Expr) -> None:
             raise errcodes.FeatureNotSupported(
                 "data-modifying statements inside another statement (WITH ... INSERT / "
                 "UPDATE / DELETE) are not supported yet")
-        if isinstance(node, exp.Format):
-            raise errcodes.FeatureNotSupported("format() is not supported yet")
         if isinstance(node, exp.TimeToStr):
             pattern = node.args.get("format")
             if isinstance(pattern, exp.Literal) and any(
@@ -437,6 +449,7 @@ def plan_query(
         tree = _values_as_select(tree)
     overrides: dict[int, int] = {}
     if isinstance(tree, exp.Select):
+        catalog_tables = _catalog_tables(tree)
         projections: list[exp.Expr] = []
         for pos, item in enumerate(tree.expressions):
             if isinstance(item, exp.Star) or (isinstance(item, exp.Column) and item.is_star):
@@ -444,12 +457,30 @@ def plan_query(
                 overrides.clear()
                 continue
             name = column_name(item)
+            if isinstance(item, (exp.Alias, exp.Column)) and not _quoted_name(item):
+                name = name.lower()  # `AS TABLE_SCHEM` names the column table_schem
             inner = item.this if isinstance(item, exp.Alias) else item
             if isinstance(inner, exp.Cast):
                 pg = pg_type_of(inner.to)
                 # reg* values are their names in results here (pg_functions.py): text
                 if pg is not None and pg.name in _DUCK_TYPE_FOR and not pg.name.startswith("reg"):
                     overrides[pos] = pg.oid
+                elif pg is not None and pg.element_oid and \
+                        types.TYPES_BY_OID[pg.element_oid].name in _DUCK_TYPE_FOR and \
+                        not types.TYPES_BY_OID[pg.element_oid].name.startswith("reg"):
+                    overrides[pos] = pg.oid  # '{...}'::jsonb[] is jsonb[], not json[]
+            elif isinstance(inner, exp.Array) and inner.expressions and all(
+                    isinstance(e, exp.Cast) for e in inner.expressions):
+                # ARRAY['{}'::jsonb, ...]: an array of the elements' PostgreSQL type
+                element_types = {pg_type_of(e.to) for e in inner.expressions}
+                element = element_types.pop() if len(element_types) == 1 else None
+                if element is not None and element.name in ("json", "jsonb", "name") \
+                        and element.array_oid:
+                    overrides[pos] = element.array_oid
+            elif isinstance(inner, exp.Column) and catalog_tables:
+                oid = _catalog_column_type(inner, catalog_tables)
+                if oid:
+                    overrides[pos] = oid  # pg_class.relname is a name, as in PostgreSQL
             elif isinstance(inner, exp.Anonymous) and str(inner.this).lower() == "pg_sleep":
                 overrides[pos] = VOID
             elif isinstance(inner, exp.Anonymous) and str(inner.this).lower() in _JSON_BUILDERS:
@@ -467,6 +498,47 @@ def plan_query(
     relations = _session_relations(tree, session_relations)
     constant = not relations and is_constant(tree)
     return QueryPlan(tree.sql(dialect="duckdb"), param_oids, overrides, relations, constant)
+
+
+# Catalog column types the engine holds as text, and the type PostgreSQL describes them as
+# (information_schema's domains by their base type, as PostgreSQL's RowDescription does).
+_CATALOG_TEXT_TYPES = {"name": 19, "char": 18, "sql_identifier": 19, "character_data": 1043,
+                       "yes_or_no": 1043}
+
+
+def _catalog_tables(select: exp.Select) -> dict[str, list[tuple[str, str]]]:
+    """The select's own FROM / JOIN items that are catalog relations: alias -> columns."""
+    from laminar_pg.session import pg_catalog, pg_information_schema
+
+    found: dict[str, list[tuple[str, str]]] = {}
+    sources = [select.args.get("from_") or select.args.get("from")]
+    sources += [join.this for join in select.args.get("joins") or []]
+    for source in sources:
+        table = source.this if isinstance(source, exp.From) else source
+        if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
+            return {}  # a subquery or function among them: names are not resolved here
+        schema, name = (table.db or "pg_catalog").lower(), table.name.lower()
+        specs = (pg_catalog.COLUMNS if schema == "pg_catalog"
+                 else pg_information_schema.COLUMNS if schema == "information_schema" else {})
+        if name not in specs:
+            return {}
+        found[(table.alias or table.name).lower()] = specs[name]
+    return found
+
+
+def _catalog_column_type(column: exp.Column, tables: dict[str, list[tuple[str, str]]]) -> int:
+    """The PostgreSQL type of a catalog column the engine holds as text (0: another)."""
+    candidates = [tables.get(column.table.lower(), [])] if column.table else tables.values()
+    name = column.name.lower()
+    found = [pgtype for columns in candidates for col, pgtype in columns if col == name]
+    return _CATALOG_TEXT_TYPES.get(found[0], 0) if len(found) == 1 else 0
+
+
+def _quoted_name(item: exp.Alias | exp.Column) -> bool:
+    """Whether the identifier naming a select-list item was quoted (PostgreSQL folds an
+    unquoted one to lower case)."""
+    ident = item.args.get("alias") if isinstance(item, exp.Alias) else item.this
+    return isinstance(ident, exp.Identifier) and bool(ident.quoted)
 
 
 def _values_as_select(values: exp.Values) -> exp.Select:

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import psycopg
@@ -467,3 +468,112 @@ def test_asyncpg_introspects_jsonb_and_arrays_of_results(server: LaminarServer) 
             await conn.close()
 
     assert asyncio.run(go()) == ('{"a": 1}', [1, None, 3], ["a", "b c"])
+
+
+# --------------------------------------------------- sessions, functions, system tables
+
+
+def _described(conn: psycopg.Connection[Any], sql: str) -> list[tuple[str, int]]:
+    cur = conn.execute(sql)
+    assert cur.description is not None
+    # name, "char", name[] and inet are text here, xid int8 (docs/catalog.md)
+    same = {19: 25, 18: 25, 1003: 1009, 869: 25, 28: 20}
+    return [(d.name, same.get(d.type_code, d.type_code)) for d in cur.description]
+
+
+def test_pg_stat_activity_lists_the_sessions(server: LaminarServer,
+                                             postgres: PostgresServer) -> None:
+    """pg_stat_activity has PostgreSQL 15's columns and the sessions
+    laminar_catalog.sessions lists: this one (active, running the query) and an idle one."""
+    columns = "pid, usename, datname, application_name"
+    with psycopg.connect(server.dsn, autocommit=True, application_name="idle one") as idle, \
+            psycopg.connect(server.dsn, autocommit=True) as conn:
+        me = conn.execute("SELECT pg_backend_pid()").fetchone()
+        ours = conn.execute(f"SELECT {columns}, state, query FROM pg_stat_activity "
+                            "ORDER BY pid").fetchall()
+        sessions = conn.execute(f"SELECT {columns} FROM laminar_catalog.sessions "
+                                "ORDER BY pid").fetchall()
+        described = _described(conn, "SELECT * FROM pg_stat_activity")
+        idle_pid = idle.info.backend_pid
+    assert [r[:4] for r in ours] == sessions
+    by_pid = {r[0]: r for r in ours}
+    assert me is not None and by_pid[me[0]][4] == "active"
+    assert by_pid[me[0]][5].startswith("SELECT pid, usename")
+    assert by_pid[idle_pid][3:5] == ("idle one", "idle")
+    with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+        assert described == _described(conn, "SELECT * FROM pg_stat_activity")
+
+
+@pytest.mark.parametrize("view", ["pg_stat_database", "pg_stat_user_tables",
+                                  "pg_stat_all_tables", "pg_policies", "pg_get_keywords()"])
+def test_statistics_views_have_postgres_columns(server: LaminarServer, postgres: PostgresServer,
+                                                view: str) -> None:
+    answers = []
+    for dsn in (server.dsn, postgres.dsn):
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            answers.append(_described(conn, f"SELECT * FROM {view}"))
+    assert answers[0] == answers[1]
+
+
+def test_current_schemas_like_postgres(server: LaminarServer, postgres: PostgresServer) -> None:
+    sql = ("SELECT current_schemas(true), current_schemas(false), "
+           "pg_catalog.current_schemas(true) AS q")
+    answers = []
+    for dsn in (server.dsn, postgres.dsn):
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            answers.append(conn.execute(sql).fetchone())
+    assert answers[0] == answers[1] == (["pg_catalog", "public"], ["public"],
+                                        ["pg_catalog", "public"])
+
+
+def test_df_lists_supported_functions(server: LaminarServer, postgres: PostgresServer) -> None:
+    r"""\dfS prints the functions laminar_pg answers with PostgreSQL's argument and result
+    types (PostgreSQL has more overloads of each)."""
+    for pattern in ("lower", "generate_series", "sum", "array_to_string", "now"):
+        ours = rows_of(lam(server, rf"\dfS {pattern}"))
+        theirs = rows_of(pg(postgres, rf"\dfS {pattern}"))
+        assert ours, pattern
+        for row in ours:
+            assert row in theirs, (pattern, row, theirs)
+
+
+def test_system_tables_are_views_out_of_default_lists(server: LaminarServer,
+                                                      objects: Objects) -> None:
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        kinds = conn.execute(
+            "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON "
+            "n.oid = c.relnamespace WHERE n.nspname = 'laminar_catalog' ORDER BY 1").fetchall()
+        listed = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = "
+                              "'laminar_catalog'").fetchone()
+        attributes = conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE "
+            "attrelid = 'laminar_catalog.sessions'::regclass AND attnum > 0 ORDER BY attnum"
+        ).fetchall()
+        cur = conn.execute("SELECT * FROM laminar_catalog.sessions")
+        assert cur.description is not None
+        selected = [d.name for d in cur.description]
+    names: dict[str, str] = dict(kinds)
+    assert {"sources", "tables", "streams", "materialized_views", "sessions",
+            "pipeline_metrics"} <= set(names)
+    assert set(names.values()) == {"v"}
+    assert listed == (0,)
+    assert [a[0] for a in attributes] == selected
+    assert ("backend_start", "timestamp with time zone") in attributes
+    assert "laminar_catalog" not in lam(server, r"\d") + lam(server, r"\dt")
+    assert "sessions" in lam(server, r"\dv laminar_catalog.*")
+
+
+def test_pg_depend_like_postgres(server: LaminarServer, objects: Objects,
+                                 pg_objects: PostgresServer) -> None:
+    """What depends on a table, as (kind of object, dependency type, column) rows, equal to
+    PostgreSQL's (its TOAST tables aside: laminar_pg has none)."""
+    sql = ("SELECT classid::regclass::text, deptype, refobjsubid, objsubid FROM pg_depend "
+           "WHERE refobjid = '{t}'::regclass AND NOT (classid = 'pg_class'::regclass AND "
+           "deptype = 'i') ORDER BY 1, 2, 3")
+    for table in (objects.table, objects.serial_table, objects.child):
+        answers = []
+        for dsn in (server.dsn, pg_objects.dsn):
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                answers.append(conn.execute(sql.format(t=table)).fetchall())
+        assert answers[0] == answers[1], table
+        assert answers[0], table
