@@ -233,6 +233,21 @@ def infer_param_types(
                 found.setdefault(index, oid)
         elif isinstance(parent, exp.Limit | exp.Offset):
             found.setdefault(index, 20)
+        elif isinstance(quantified := _unparen(parent, param), (exp.Any, exp.All)) or (
+                isinstance(quantified, exp.Anonymous) and str(quantified.this).upper() == "ALL"
+                and len(quantified.expressions) == 1):
+            # x = ANY($1), x <> ALL($1): an array of x's type (text[] when x says nothing)
+            comparison = quantified.parent
+            element = 0
+            if isinstance(comparison, (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
+                other = comparison.this if comparison.expression is parent else \
+                    comparison.expression
+                element = literal_oid(other)
+                if not element and columns and isinstance(other, exp.Column):
+                    element = columns.get(other.name, UNKNOWN)
+            known = types.TYPES_BY_OID.get(element) if element else None
+            found.setdefault(index, known.array_oid if known is not None and known.array_oid
+                             else 1009)
     for index, oid in (positional or {}).items():
         found.setdefault(index, oid)
     out = []
@@ -240,6 +255,13 @@ def infer_param_types(
         oid = given[i - 1] if i <= len(given) else UNKNOWN
         out.append(oid if oid not in (UNKNOWN, 705) else found.get(i, TEXT))
     return tuple(out)
+
+
+def _unparen(parent: exp.Expr | None, child: exp.Expr) -> exp.Expr | None:
+    """The node above `child` and any parentheses around it."""
+    while isinstance(parent, exp.Paren) and parent.this is child:
+        child, parent = parent, parent.parent
+    return parent
 
 
 def literal_oid(node: exp.Expr) -> int:

@@ -186,3 +186,19 @@ def test_empty_query_and_multiple_statements(server: LaminarServer) -> None:
         capture_output=True, text=True, check=True, timeout=30,
     )
     assert out.stdout.split() == ["1", "two"]
+
+
+def test_list_parameters_with_any_and_all(conn: psycopg.Connection, postgres: Any) -> None:
+    """`col = ANY(%s)` with a Python list is how psycopg users write IN: the parameter is an
+    array of the column's type (text[] when nothing says), as PostgreSQL infers it."""
+    queries = [
+        ("SELECT x FROM (VALUES ('a'), ('b'), ('c')) v(x) WHERE x = ANY(%s) ORDER BY x",
+         (["a", "c"],)),
+        ("SELECT x FROM (VALUES ('a'), ('b'), ('c')) v(x) WHERE x <> ALL(%s) ORDER BY x",
+         (["a"],)),
+        ("SELECT x FROM (VALUES (1), (2), (3)) v(x) WHERE x = ANY(%s) ORDER BY x", ([2, 3],)),
+        ("SELECT %s = ANY(%s)", ("q", ["p", "q"])),
+    ]
+    with psycopg.connect(postgres.dsn, autocommit=True) as pg:
+        for sql, params in queries:
+            assert conn.execute(sql, params).fetchall() == pg.execute(sql, params).fetchall()
