@@ -30,6 +30,7 @@ from laminar_pg.engine.expr import CompiledExpr, compile_expr, compile_predicate
 from laminar_pg.engine.expr.types import common_type
 from laminar_pg.engine.operators.filter import Filter
 from laminar_pg.engine.operators.join import HashJoin
+from laminar_pg.engine.operators.join_expiry import Expiry
 from laminar_pg.engine.operators.project import Project
 from laminar_pg.errors import SqlError
 
@@ -121,7 +122,16 @@ def plan_joins(planner: Planner, original: exp.Select) -> tuple[Planned, exp.Sel
         if kind != "inner" and (residual or not pairs):
             what = "a condition other than column equalities" if residual else "no equality"
             raise unsupported(f"{kind.upper()} JOIN with {what} in ON")
-        planned = _join(planner, planned, right, pairs, kind)
+        linking = list(residual)
+        if kind == "inner":  # WHERE conjuncts between the two sides bound the join too
+            for conjunct in conjuncts:
+                try:
+                    qualified = _qualified(conjunct.copy(), scope, aliases[: n + 1], merged)
+                except SqlError:
+                    continue
+                if aliases[n] in _owners(qualified, scope):
+                    linking.append(qualified)
+        planned = _join(planner, planned, right, pairs, kind, linking)
         if residual:
             condition = exp.and_(*residual) if len(residual) > 1 else residual[0]
             assert isinstance(condition, exp.Expression)
@@ -299,7 +309,8 @@ def _replace_node(planned: Planned, node: Node) -> Planned:
 
 
 def _join(planner: Planner, left: Planned, right: Planned,
-          pairs: list[tuple[exp.Expr, exp.Expr]], kind: str) -> Planned:
+          pairs: list[tuple[exp.Expr, exp.Expr]], kind: str,
+          conditions: list[exp.Expr]) -> Planned:
     from laminar_pg.sql.planner import Planned
 
     types = []
@@ -312,11 +323,75 @@ def _join(planner: Planner, left: Planned, right: Planned,
     fields = [f.with_nullable(True) for f in (*left.schema, *right.schema)]
     schema = pa.schema(fields)
     close_key, close_shift = _window_key(left, right, left_keys, right_keys)
+    expiry = _interval_expiry(left, right, conditions) if kind == "inner" else (None, None)
     operator = HashJoin(left.schema, right.schema, left_keys, right_keys, kind, schema,
-                        close_key=close_key, close_shift=close_shift)
+                        close_key=close_key, close_shift=close_shift, expiry=expiry)
     node = planner.node(operator, left.node, right.node)
     return Planned(node, schema, None, left.watermarked and right.watermarked,
                    kind == "inner" and left.append_only and right.append_only)
+
+
+def _interval_expiry(left: Planned, right: Planned,
+                     conditions: list[exp.Expr]) -> tuple[Expiry | None, Expiry | None]:
+    """Interval joins: from conditions bounding one side's event time by the other's
+    columns, each side's expiry (the latest event time of the other side a row can still
+    match; see engine/operators/join_expiry.py). Both sides need a watermark."""
+    if not (left.watermarked and right.watermarked) or left.time_column is None \
+            or right.time_column is None:
+        return None, None
+    lt, rt = left.schema.names[left.time_column], right.schema.names[right.time_column]
+    lnames, rnames = set(left.schema.names), set(right.schema.names)
+    bounds: tuple[list[exp.Expr], list[exp.Expr]] = ([], [])
+    for condition in conditions:
+        for column, op, other in _time_bounds(condition):
+            refs = {c.name for c in other.find_all(exp.Column)}
+            if column == rt and refs and refs <= lnames:
+                if op == "<=":
+                    bounds[0].append(other)  # right.t <= f(left): left rows expire at f
+                elif (shifted := _shift(other, lt, rt)) is not None:
+                    bounds[1].append(shifted)  # right.t >= left.t + c: right at right.t - c
+            elif column == lt and refs and refs <= rnames:
+                if op == "<=":
+                    bounds[1].append(other)
+                elif (shifted := _shift(other, rt, lt)) is not None:
+                    bounds[0].append(shifted)
+    out: list[Expiry | None] = []
+    for side, found in ((left, bounds[0]), (right, bounds[1])):
+        compiled = [c for c in (_compile(e, side.schema) for e in found)
+                    if pa.types.is_timestamp(c.type)]
+        out.append(Expiry(compiled, side.time_column, not side.append_only) if compiled
+                   else None)
+    return out[0], out[1]
+
+
+def _time_bounds(condition: exp.Expr) -> list[tuple[str, str, exp.Expr]]:
+    """(column name, '<=' or '>=', bound) for `col BETWEEN a AND b` and comparisons."""
+    if isinstance(condition, exp.Between) and isinstance(condition.this, exp.Column):
+        return [(condition.this.name, ">=", condition.args["low"]),
+                (condition.this.name, "<=", condition.args["high"])]
+    found = []
+    ops = {exp.GTE: ">=", exp.GT: ">=", exp.LTE: "<=", exp.LT: "<="}
+    flipped = {">=": "<=", "<=": ">="}
+    for kind, op in ops.items():
+        if isinstance(condition, kind):
+            left, right = condition.this, condition.expression
+            if isinstance(left, exp.Column):
+                found.append((left.name, op, right))
+            if isinstance(right, exp.Column):
+                found.append((right.name, flipped[op], left))
+    return found
+
+
+def _shift(bound: exp.Expr, source: str, target: str) -> exp.Expr | None:
+    """`source [+|- interval]` as the matching bound on `target` (x >= s + c means
+    s <= x - c)."""
+    if isinstance(bound, exp.Column) and bound.name == source:
+        return _ref(target)
+    if isinstance(bound, (exp.Add, exp.Sub)) and isinstance(bound.this, exp.Column) \
+            and bound.this.name == source and isinstance(bound.expression, exp.Interval):
+        other = exp.Sub if isinstance(bound, exp.Add) else exp.Add
+        return other(this=_ref(target), expression=bound.expression.copy())
+    return None
 
 
 def _window_key(left: Planned, right: Planned, left_keys: list[int],

@@ -43,6 +43,7 @@ from laminar_pg.engine.keys import KeyEncoder
 from laminar_pg.engine.messages import Barrier, Chunk, Message, Watermark
 from laminar_pg.engine.operator import Operator
 from laminar_pg.engine.operators.aggregate_order import CloseQueue
+from laminar_pg.engine.operators.join_expiry import Expiry, micros
 from laminar_pg.engine.state import StateColumn, StateTable
 
 KINDS = ("inner", "left", "right", "full")
@@ -120,6 +121,34 @@ def _apply_rows(row_slots: np.ndarray, key_slots: np.ndarray, weights: np.ndarra
     return n_dead
 
 
+@numba.njit(nogil=True, cache=True)
+def _unlink_rows(rows: np.ndarray, row_weight: np.ndarray, row_key: np.ndarray,
+                 next_: np.ndarray, prev: np.ndarray, head: np.ndarray, total: np.ndarray,
+                 count: np.ndarray, keys_out: np.ndarray) -> int:
+    """Take rows out of their keys' lists (their weights out of the totals); the keys
+    they left go to keys_out; returns how many."""
+    n = 0
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        k = row_key[r]
+        if k < 0:
+            continue
+        p = prev[r]
+        q = next_[r]
+        if p >= 0:
+            next_[p] = q
+        else:
+            head[k] = q
+        if q >= 0:
+            prev[q] = p
+        total[k] -= row_weight[r]
+        count[k] -= 1
+        row_key[r] = -1
+        keys_out[n] = k
+        n += 1
+    return n
+
+
 class _Side:
     """One input's consolidated rows, listed per join key."""
 
@@ -131,6 +160,8 @@ class _Side:
             StateColumn("weight", np.int64), StateColumn("key", np.int64, fill=-1),
             StateColumn("next", np.int64, fill=-1), StateColumn("prev", np.int64, fill=-1),
         ], encoder=self.encoder)
+        self.row_slots = np.empty(0, np.int64)  # the last apply's row slots, per row
+        self.new_rows = np.empty(0, np.int64)  # ... and the slots it created
         self.keys = StateTable(keys.width, [
             StateColumn("head", np.int64, fill=-1), StateColumn("total", np.int64),
             StateColumn("count", np.int64),
@@ -166,7 +197,8 @@ class _Side:
         """Add these rows (their key words `codes`): (the key slots they touched, the key
         slots that are new)."""
         row_codes = self.encoder.encode(list(batch.columns))
-        row_slots = self.rows.lookup(row_codes)
+        row_slots, self.new_rows = self.rows.lookup_new(row_codes)
+        self.row_slots = row_slots
         key_slots, new_keys = self.keys.lookup_new(codes)
         dead = np.empty(row_slots.shape[0], np.int64)
         n_dead = _apply_rows(row_slots, key_slots, weights, self.rows.column("weight"),
@@ -176,6 +208,16 @@ class _Side:
         if n_dead:
             self.rows.release(dead[:n_dead])
         return key_slots, new_keys
+
+    def drop_rows(self, slots: np.ndarray) -> None:
+        """Forget these rows (expired); keys left without rows go too."""
+        keys = np.empty(slots.shape[0], np.int64)
+        n = _unlink_rows(slots, self.rows.column("weight"), self.rows.column("key"),
+                         self.rows.column("next"), self.rows.column("prev"),
+                         self.keys.column("head"), self.keys.column("total"),
+                         self.keys.column("count"), keys)
+        self.rows.release(slots)
+        self.release_empty(keys[:n])
 
     def drop_keys(self, key_slots: np.ndarray) -> None:
         """Forget these keys and every row listed under them."""
@@ -205,7 +247,8 @@ class HashJoin(Operator):
 
     def __init__(self, left: pa.Schema, right: pa.Schema, left_keys: list[int],
                  right_keys: list[int], kind: str, output_schema: pa.Schema, *,
-                 close_key: int | None = None, close_shift: int = 0) -> None:
+                 close_key: int | None = None, close_shift: int = 0,
+                 expiry: tuple[Expiry | None, Expiry | None] | None = None) -> None:
         super().__init__(output_schema, inputs=2)
         if kind not in KINDS:
             raise ValueError(f"join kind {kind}")
@@ -220,6 +263,8 @@ class HashJoin(Operator):
         self.keys = KeyEncoder(types)
         self.sides = (_Side(left, list(left_keys), self.keys),
                       _Side(right, list(right_keys), self.keys))
+        self.expiry = tuple(expiry) if expiry is not None else (None, None)
+        self._expire_due = False
         self.preserved = (kind in ("left", "full"), kind in ("right", "full"))
         self.close_key = close_key
         self.close_shift = close_shift
@@ -229,7 +274,30 @@ class HashJoin(Operator):
             raise ValueError("a join closes windows on a timestamp key column")
 
     def state_bytes(self) -> int:
-        return sum(s.nbytes() for s in self.sides) + sum(q.nbytes() for q in self.queues)
+        return sum(s.nbytes() for s in self.sides) + sum(q.nbytes() for q in self.queues) \
+            + sum(e.nbytes() for e in self.expiry if e is not None)
+
+    def _expire(self) -> None:
+        """Interval joins: forget the rows the other side's watermark has passed."""
+        for port, expiry in enumerate(self.expiry):
+            other_mark = self._watermarks[1 - port]
+            if expiry is None or other_mark is None:
+                continue
+            side = self.sides[port]
+            due = expiry.due(other_mark, side.rows.keys.live)
+            if due.shape[0] == 0:
+                continue
+            if expiry.retractable and expiry.own_time is not None:
+                own_mark = self._watermarks[port]
+                times = micros(side.encoder.decode(side.rows.keys.keys_of(due),
+                                                   [expiry.own_time])[0])
+                safe = times < own_mark if own_mark is not None else \
+                    np.zeros(due.shape[0], dtype=np.bool_)
+                expiry.requeue(due[~safe])
+                due = due[safe]
+            if due.shape[0]:
+                side.drop_rows(due)
+                expiry.forget(due)
 
     def _close_times(self, key_slots: np.ndarray, side: _Side) -> np.ndarray:
         assert self.close_key is not None
@@ -244,6 +312,8 @@ class HashJoin(Operator):
 
     def on_watermark(self, watermark: Watermark, port: int) -> list[Message]:
         advanced = self.input_watermark(watermark, port)
+        if any(e is not None for e in self.expiry):
+            self._expire_due = True  # once per epoch, at the barrier: fewer, larger drops
         if advanced is None:
             return []
         if self.close_key is not None:
@@ -259,6 +329,9 @@ class HashJoin(Operator):
         return [Watermark(advanced)]
 
     def on_barrier(self, barrier: Barrier) -> list[Message]:
+        if self._expire_due:
+            self._expire_due = False
+            self._expire()
         for side in self.sides:
             side.rows.commit_epoch()
             side.keys.commit_epoch()
@@ -296,6 +369,9 @@ class HashJoin(Operator):
             before = this.totals(before_slots)
             kept = batch.take(pa.array(keep)) if keep.shape[0] != n else batch
             key_slots, new_keys = this.apply(kept, kept_codes, weights[keep])
+            expiry = self.expiry[port]
+            if expiry is not None:
+                expiry.track(kept, this.row_slots, this.new_rows)
             if self.close_key is not None and new_keys.shape[0]:
                 self.queues[port].push(self._close_times(new_keys, this), new_keys)
             if self.preserved[1 - port]:
