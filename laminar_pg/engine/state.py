@@ -74,6 +74,23 @@ def mark_touched(slots: np.ndarray, flags: np.ndarray, touched: np.ndarray,
     meta[0] = n
 
 
+@numba.njit(nogil=True, cache=True)
+def live_unique(slots: np.ndarray, live: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """The distinct live slots among `slots`, in first-seen order (`seen`: a zeroed
+    scratch array as long as `live`, left zeroed)."""
+    out = np.empty(slots.shape[0], dtype=np.int64)
+    n = 0
+    for i in range(slots.shape[0]):
+        s = slots[i]
+        if live[s] == 1 and seen[s] == 0:
+            seen[s] = 1
+            out[n] = s
+            n += 1
+    for i in range(n):
+        seen[out[i]] = 0
+    return out[:n]
+
+
 class StateTable:
     """Keyed state: slot-indexed numpy columns, with the epoch's delta tracked."""
 
@@ -90,6 +107,7 @@ class StateTable:
         self._touched = np.empty(cap, dtype=np.int64)
         self._meta = np.zeros(1, dtype=np.int64)  # touched list length
         self._committed = np.zeros(cap, dtype=np.uint8)  # key existed at the last commit
+        self._seen = np.zeros(cap, dtype=np.uint8)  # scratch for release()
         self._deleted: list[np.ndarray] = []
 
     @staticmethod
@@ -147,8 +165,10 @@ class StateTable:
 
     def release(self, slots: np.ndarray) -> None:
         """Delete the keys of these slots; their values are reset to the fill values."""
-        slots = np.unique(np.asarray(slots, dtype=np.int64))
-        slots = slots[self.keys.live[slots] == 1]
+        if self._seen.shape[0] < self.keys.live.shape[0]:
+            self._seen = np.zeros(self.keys.live.shape[0], dtype=np.uint8)
+        slots = live_unique(np.ascontiguousarray(slots, dtype=np.int64), self.keys.live,
+                            self._seen)
         if slots.shape[0] == 0:
             return
         was = slots[self._committed[slots] == 1]

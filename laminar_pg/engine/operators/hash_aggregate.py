@@ -280,14 +280,27 @@ class HashAggregate(Operator):
         out.append(Watermark(advanced))
         return out
 
+    def _still_closing(self, popped: np.ndarray, limit: int) -> np.ndarray:
+        """The popped groups that are live and whose window ends at or before `limit`: a
+        group released early (its rows retracted) leaves its queue entry behind, and its
+        slot may hold a later window's group by now."""
+        closing = np.unique(popped)
+        closing = closing[self.state.keys.live[closing] == 1]
+        keys = self.state.keys.keys_of(closing)
+        due = keys[:, self._close_word] <= limit
+        if self._close_mask is not None:  # a NULL window end never closes
+            word, bit = self._close_mask
+            due &= ((keys[:, word] >> bit) & 1) == 0
+        result: np.ndarray = closing[due]
+        return result
+
     def _forget_windows(self, limit: int) -> None:
         """Release the groups of windows ending at or before `limit` (already emitted)."""
         assert self._queue is not None
         closing = self._queue.pop_upto(limit)
         if closing.shape[0] == 0:
             return
-        closing = np.unique(closing)
-        closing = closing[self.state.keys.live[closing] == 1]
+        closing = self._still_closing(closing, limit)
         for index in self.pairs:
             index.drop_groups(closing)
         for acc in self.accumulators:
@@ -362,8 +375,7 @@ class HashAggregate(Operator):
         if closing.shape[0] == 0:
             return None
         self._reconcile_pairs()
-        closing = np.unique(closing)
-        closing = closing[self.state.keys.live[closing] == 1]
+        closing = self._still_closing(closing, limit)
         final = closing[self.state.column("rows")[closing] > 0]
         chunk = None
         if final.shape[0]:

@@ -75,7 +75,7 @@ class Expiry:
 
     def due(self, other_watermark: int, live: np.ndarray) -> np.ndarray:
         """Slots whose rows expired before `other_watermark` (still live, not reused)."""
-        popped = np.unique(self.queue.pop_upto(other_watermark - 1))
+        popped = self.queue.pop_upto(other_watermark - 1)  # a slot twice: harmless
         if popped.shape[0] == 0:
             return popped
         popped = popped[live[popped] == 1]
