@@ -21,6 +21,7 @@ order of ties is a correct ROW_NUMBER).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
@@ -154,11 +155,16 @@ class TopN(Operator):
             return []
         weights = (np.ones(n, np.int64) if chunk.weights is None
                    else np.ascontiguousarray(chunk.weights, dtype=np.int64))
-        row_slots = self.rows.lookup(self.rows_encoder.encode(list(batch.columns)))
         if self.partition:
             codes = self.part_encoder.encode([batch.column(i) for i in self.partition])
         else:
             codes = np.zeros((n, 0), np.int64)
+        if self.append_only:
+            keep = self._chunk_candidates(batch, codes, weights)
+            if keep is not None:
+                batch = batch.take(pa.array(keep))
+                codes, weights = codes[keep], weights[keep]
+        row_slots = self.rows.lookup(self.rows_encoder.encode(list(batch.columns)))
         part_slots = self.parts.lookup(codes)
         r = self.rows
         _add_rows(row_slots, part_slots, weights, r.column("weight"), r.column("part"),
@@ -166,6 +172,46 @@ class TopN(Operator):
                   self.parts.column("count"))
         self._touched.append(np.unique(part_slots))
         return []
+
+    def _chunk_candidates(self, batch: pa.RecordBatch, codes: np.ndarray,
+                          weights: np.ndarray) -> np.ndarray | None:
+        """Append-only input: the rows of the chunk that can still rank within the limit
+        of their partition, in arrival order (a row that offset + limit rows of its own
+        chunk precede never can, as nothing is ever deleted); None keeps them all. The
+        state then never sees, nor encodes, most rows of a busy partition."""
+        n = batch.num_rows
+        keep_n = self.offset + self.limit
+        if keep_n >= n:
+            return None
+        if codes.shape[1] == 0:
+            part = np.zeros(n, np.int64)
+        elif codes.shape[1] == 1:
+            part = np.ascontiguousarray(codes[:, 0])
+        else:
+            part = np.unique(codes, axis=0, return_inverse=True)[1].reshape(-1)
+        columns: dict[str, Any] = {"part": pa.array(part)}
+        sort_keys: list[tuple[str, str]] = [("part", "ascending")]
+        for i, key in enumerate(self.order):
+            values = batch.column(key.column)
+            if values.null_count:
+                columns[f"n{i}"] = values.is_null()
+                sort_keys.append((f"n{i}", "descending" if key.nulls_go_first else "ascending"))
+            columns[f"v{i}"] = values
+            sort_keys.append((f"v{i}", "descending" if key.descending else "ascending"))
+        columns["arrival"] = pa.array(np.arange(n))
+        sort_keys.append(("arrival", "ascending"))
+        order = pc.sort_indices(pa.table(columns), sort_keys=sort_keys).to_numpy()
+        sorted_part = part[order]
+        w = np.maximum(weights[order], 0)
+        before = np.cumsum(w) - w  # instances ahead of each row, over the whole chunk
+        starts = np.flatnonzero(np.concatenate(([True], sorted_part[1:] != sorted_part[:-1])))
+        lengths = np.diff(np.append(starts, n))
+        ahead = before - np.repeat(before[starts], lengths)  # ... within its partition
+        keep = order[ahead < keep_n]
+        if keep.shape[0] == n:
+            return None
+        kept: np.ndarray = np.sort(keep)
+        return kept
 
     def on_watermark(self, watermark: Watermark, port: int) -> list[Message]:
         """Held until the barrier: the changes it covers go out there, before it."""
