@@ -50,9 +50,22 @@ class Catalog:
     # Arrow schema, owned sequences), by (what, oid, table version): a version never
     # changes shape, so entries stay true as long as the version they name exists.
     shapes: dict[tuple[str, int, int], Any] = field(default_factory=dict)
+    # COMMENT ON: by (object OID, column name or "" for the object itself). Durable as a
+    # DdlOp named COMMENT_OP (session/tables.py), replayed like the other DDL records.
+    comments: dict[tuple[int, str], str] = field(default_factory=dict)
 
     def copy(self) -> Catalog:
-        return Catalog(dict(self.objects), self.next_oid, self.version, dict(self.shapes))
+        return Catalog(dict(self.objects), self.next_oid, self.version, dict(self.shapes),
+                       dict(self.comments))
+
+    def set_comment(self, oid: int, column: str, text: str | None) -> None:
+        """COMMENT ON an object (column "") or one of its columns; None (or '', as in
+        PostgreSQL's CreateComments) removes the comment."""
+        self.version += 1
+        if text:
+            self.comments[(oid, column)] = text
+        else:
+            self.comments.pop((oid, column), None)
 
     def shape(self, what: str, obj: CatalogObject, compute: Callable[[], T]) -> T:
         """The cached `what` of table `obj` at its version, computed once."""
@@ -83,6 +96,8 @@ class Catalog:
         self.next_oid = max(self.next_oid, oid + 1)
         if key is None:
             self.objects.pop(oid, None)
+            for found in [k for k in self.comments if k[0] == oid]:
+                del self.comments[found]
             return None
         kind, _, qualified = key.partition(":")
         schema, _, name = qualified.rpartition(".")

@@ -432,6 +432,12 @@ def _constraints(snap: CatalogSnapshot, session: PgSession) -> list[dict[str, An
     return rows
 
 
+@_rows("pg_description")
+def _descriptions(snap: CatalogSnapshot, session: PgSession) -> list[dict[str, Any]]:
+    return [{"objoid": oid, "classoid": classoid, "objsubid": subid, "description": text}
+            for (oid, subid), (classoid, text) in sorted(snap.descriptions.items())]
+
+
 @_rows("pg_attrdef")
 def _attrdefs(snap: CatalogSnapshot, session: PgSession) -> list[dict[str, Any]]:
     return [{"oid": d.oid, "adrelid": d.table_oid, "adnum": d.attnum, "adbin": d.expression}

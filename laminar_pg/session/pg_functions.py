@@ -221,6 +221,55 @@ def _function_result(oid: int | None) -> str | None:
     return pg_procs.result(oid)
 
 
+def _obj_description(oid: int | None, catalog: str | None, pid: int | None) -> str | None:
+    """obj_description(oid, 'pg_class'): the comment on the object (COMMENT ON); with
+    no catalog name (the deprecated one-argument form), any object's."""
+    if oid is None:
+        return None
+    _, snap = _snapshot(pid)
+    found = snap.descriptions.get((oid, 0))
+    if found is None:
+        return None
+    if catalog is not None:
+        name = catalog.split(".")[-1].strip('"')
+        if pg_model.SYSTEM_RELATION_OIDS.get(name) != found[0]:
+            return None
+    return found[1]
+
+
+def _col_description(oid: int | None, attnum: int | None, pid: int | None) -> str | None:
+    if oid is None or attnum is None or attnum == 0:
+        return None
+    _, snap = _snapshot(pid)
+    found = snap.descriptions.get((oid, attnum))
+    return None if found is None else found[1]
+
+
+def _signal_backend(target: int | None, terminate: bool, pid: int | None) -> bool | None:
+    """pg_cancel_backend / pg_terminate_backend (signalfuncs.c): true once the session
+    with process id `target` is signalled; a WARNING and false when there is none.
+    Every user is a superuser here, so any session may be signalled."""
+    from laminar_pg.wire.server import signal_backend
+
+    if target is None:
+        return None
+    if signal_backend(int(target), terminate):
+        return True
+    from laminar_pg.session import engine
+
+    session: Any = engine._session(pid)
+    session.notice(f"PID {target} is not a PostgreSQL backend process", "01000", "WARNING")
+    return False
+
+
+def _cancel_backend(target: int | None, pid: int | None) -> bool | None:
+    return _signal_backend(target, False, pid)
+
+
+def _terminate_backend(target: int | None, pid: int | None) -> bool | None:
+    return _signal_backend(target, True, pid)
+
+
 def register(con: Any) -> None:
     """Create the UDFs on an engine connection (its cursors share them)."""
     import duckdb
@@ -256,6 +305,13 @@ def register(con: Any) -> None:
         ("laminar_parse_ident", pg_text_functions.parse_ident, [t.VARCHAR], text_list),
         ("laminar_pg_get_function_arguments", _function_arguments, [t.BIGINT], t.VARCHAR),
         ("laminar_pg_get_function_result", _function_result, [t.BIGINT], t.VARCHAR),
+        ("laminar_pg_cancel_backend", _cancel_backend, [t.BIGINT, t.BIGINT], t.BOOLEAN),
+        ("laminar_pg_terminate_backend", _terminate_backend, [t.BIGINT, t.BIGINT],
+         t.BOOLEAN),
+        ("laminar_obj_description", _obj_description, [t.BIGINT, t.VARCHAR, t.BIGINT],
+         t.VARCHAR),
+        ("laminar_col_description", _col_description, [t.BIGINT, t.BIGINT, t.BIGINT],
+         t.VARCHAR),
     ]
     for name, fn, args, ret in udfs:
         con.create_function(name, fn, args, ret, null_handling="special", side_effects=True)
@@ -285,7 +341,7 @@ _OPERATORS: dict[str, Callable[[exp.Expr, exp.Expr], exp.Expr]] = {
 }
 
 # Functions that always answer the same here: every user is a superuser (trust or a
-# password file; no GRANT), and laminar_pg stores no comments, publications or
+# password file; no GRANT), and laminar_pg stores no shared comments, publications or
 # extended statistics.
 _CONSTANT_FUNCTIONS: dict[str, exp.Expr] = {
     "pg_relation_is_publishable": exp.false(),
@@ -294,7 +350,7 @@ _CONSTANT_FUNCTIONS: dict[str, exp.Expr] = {
     "pg_is_in_recovery": exp.false(),  # no standby servers
 }
 _NULL_TEXT_FUNCTIONS = frozenset({
-    "obj_description", "col_description", "shobj_description",
+    "shobj_description",
     "pg_get_statisticsobjdef_columns", "pg_get_triggerdef",
     "pg_get_ruledef", "pg_get_partkeydef", "pg_get_serial_sequence",
 })
@@ -381,6 +437,8 @@ def _reg_casts(casts: list[exp.Expr], pid: exp.Expr) -> None:
         is_string = isinstance(value, exp.Literal) and value.is_string
         is_text_param = isinstance(value, exp.Cast) and _cast_target(value.to) in ("text",
                                                                                  "varchar")
+        # a name built in the query (Metabase: format('%I.%I', schema, table)::regclass)
+        is_text_param = is_text_param or isinstance(value, (exp.Format, exp.DPipe, exp.Concat))
         if isinstance(value, exp.Parameter):  # a name (or an OID's digits) as text
             value = exp.Cast(this=value, to=exp.DataType.build("VARCHAR"))
             is_text_param = True
@@ -438,6 +496,16 @@ def _function(node: exp.Anonymous, pid: exp.Expr) -> exp.Expr | None:
         return exp.true()
     if name in _NULL_TEXT_FUNCTIONS:
         return exp.Cast(this=exp.Null(), to=exp.DataType.build("VARCHAR"))
+    if name == "pg_cancel_backend" and len(args) == 1:
+        return _call("laminar_pg_cancel_backend", args[0], pid.copy())
+    if name == "pg_terminate_backend" and len(args) in (1, 2):  # (pid, timeout): not waited
+        return _call("laminar_pg_terminate_backend", args[0], pid.copy())
+    if name == "obj_description" and len(args) in (1, 2):
+        catalog = exp.Cast(this=args[1], to=exp.DataType.build("VARCHAR")) if len(args) == 2 \
+            else exp.Cast(this=exp.Null(), to=exp.DataType.build("VARCHAR"))
+        return _call("laminar_obj_description", args[0], catalog, pid.copy())
+    if name == "col_description" and len(args) == 2:
+        return _call("laminar_col_description", args[0], args[1], pid.copy())
     if name in _UNMEASURED_SIZE_FUNCTIONS:
         return exp.Cast(this=exp.Null(), to=exp.DataType.build("BIGINT"))
     if name == "pg_size_pretty" and len(args) == 1:

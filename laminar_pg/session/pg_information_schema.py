@@ -78,14 +78,56 @@ _SPECS: dict[str, str] = {
         "unique_constraint_schema sql_identifier, unique_constraint_name sql_identifier, "
         "match_option character_data, update_rule character_data, "
         "delete_rule character_data"),
+    # PostgreSQL 15's 82 columns (information_schema.sql), in its order.
     "routines": (
         "specific_catalog sql_identifier, specific_schema sql_identifier, "
         "specific_name sql_identifier, routine_catalog sql_identifier, "
         "routine_schema sql_identifier, routine_name sql_identifier, "
-        "routine_type character_data, data_type character_data, "
-        "type_udt_name sql_identifier, routine_body character_data, "
-        "routine_definition character_data, external_language character_data, "
-        "is_deterministic yes_or_no, security_type character_data"),
+        "routine_type character_data, module_catalog sql_identifier, "
+        "module_schema sql_identifier, module_name sql_identifier, "
+        "udt_catalog sql_identifier, udt_schema sql_identifier, udt_name sql_identifier, "
+        "data_type character_data, character_maximum_length cardinal_number, "
+        "character_octet_length cardinal_number, character_set_catalog sql_identifier, "
+        "character_set_schema sql_identifier, character_set_name sql_identifier, "
+        "collation_catalog sql_identifier, collation_schema sql_identifier, "
+        "collation_name sql_identifier, numeric_precision cardinal_number, "
+        "numeric_precision_radix cardinal_number, numeric_scale cardinal_number, "
+        "datetime_precision cardinal_number, interval_type character_data, "
+        "interval_precision cardinal_number, type_udt_catalog sql_identifier, "
+        "type_udt_schema sql_identifier, type_udt_name sql_identifier, "
+        "scope_catalog sql_identifier, scope_schema sql_identifier, "
+        "scope_name sql_identifier, maximum_cardinality cardinal_number, "
+        "dtd_identifier sql_identifier, routine_body character_data, "
+        "routine_definition character_data, external_name character_data, "
+        "external_language character_data, parameter_style character_data, "
+        "is_deterministic yes_or_no, sql_data_access character_data, "
+        "is_null_call yes_or_no, sql_path character_data, schema_level_routine yes_or_no, "
+        "max_dynamic_result_sets cardinal_number, is_user_defined_cast yes_or_no, "
+        "is_implicitly_invocable yes_or_no, security_type character_data, "
+        "to_sql_specific_catalog sql_identifier, to_sql_specific_schema sql_identifier, "
+        "to_sql_specific_name sql_identifier, as_locator yes_or_no, created time_stamp, "
+        "last_altered time_stamp, new_savepoint_level yes_or_no, "
+        "is_udt_dependent yes_or_no, result_cast_from_data_type character_data, "
+        "result_cast_as_locator yes_or_no, result_cast_char_max_length cardinal_number, "
+        "result_cast_char_octet_length cardinal_number, "
+        "result_cast_char_set_catalog sql_identifier, "
+        "result_cast_char_set_schema sql_identifier, "
+        "result_cast_char_set_name sql_identifier, "
+        "result_cast_collation_catalog sql_identifier, "
+        "result_cast_collation_schema sql_identifier, "
+        "result_cast_collation_name sql_identifier, "
+        "result_cast_numeric_precision cardinal_number, "
+        "result_cast_numeric_precision_radix cardinal_number, "
+        "result_cast_numeric_scale cardinal_number, "
+        "result_cast_datetime_precision cardinal_number, "
+        "result_cast_interval_type character_data, "
+        "result_cast_interval_precision cardinal_number, "
+        "result_cast_type_udt_catalog sql_identifier, "
+        "result_cast_type_udt_schema sql_identifier, "
+        "result_cast_type_udt_name sql_identifier, result_cast_scope_catalog sql_identifier, "
+        "result_cast_scope_schema sql_identifier, result_cast_scope_name sql_identifier, "
+        "result_cast_maximum_cardinality cardinal_number, "
+        "result_cast_dtd_identifier sql_identifier"),
     "character_sets": (
         "character_set_catalog sql_identifier, character_set_schema sql_identifier, "
         "character_set_name sql_identifier, character_repertoire sql_identifier, "
@@ -244,6 +286,36 @@ def _constraint_of_index(snap: CatalogSnapshot, index_oid: int) -> int:
                  and c.contype in "pu"), 0)
 
 
+def _routines(snap: CatalogSnapshot, session: PgSession) -> list[dict[str, Any]]:
+    """One row per pg_proc row, as PostgreSQL's view derives it (information_schema.sql):
+    specific_name is `name_oid`, aggregates and window functions have no routine_type,
+    the result type is described by data_type (ARRAY for arrays) and type_udt_*."""
+    from laminar_pg.catalog.pg_types import pg_type_rows
+    from laminar_pg.session.pg_procs import PROCS
+
+    typnames = {row["oid"]: row["typname"] for row in pg_type_rows()}
+    rows = []
+    for proc in PROCS:
+        pg = types.TYPES_BY_OID.get(proc.result)
+        rows.append({
+            "specific_catalog": _base(session), "specific_schema": "pg_catalog",
+            "specific_name": f"{proc.name}_{proc.oid}", "routine_catalog": _base(session),
+            "routine_schema": "pg_catalog", "routine_name": proc.name,
+            "routine_type": "FUNCTION" if proc.kind == "f" else None,
+            "data_type": "ARRAY" if pg is not None and pg.element_oid else format_type(
+                proc.result, -1),
+            "type_udt_catalog": _base(session), "type_udt_schema": "pg_catalog",
+            "type_udt_name": typnames.get(proc.result, format_type(proc.result, -1)),
+            "dtd_identifier": "0", "routine_body": "EXTERNAL", "routine_definition": proc.name,
+            "external_language": "INTERNAL", "parameter_style": "GENERAL",
+            "is_deterministic": "YES" if proc.volatile == "i" else "NO",
+            "sql_data_access": "MODIFIES", "is_null_call": "YES" if proc.kind == "f" and proc.strict else "NO",
+            "schema_level_routine": "YES", "max_dynamic_result_sets": 0,
+            "security_type": "INVOKER", "as_locator": "NO", "is_udt_dependent": "NO",
+        })
+    return rows
+
+
 def _character_sets(snap: CatalogSnapshot, session: PgSession) -> list[dict[str, Any]]:
     return [{"character_set_name": "UTF8", "character_repertoire": "UCS",
              "form_of_use": "UTF8", "default_collate_catalog": _base(session),
@@ -252,7 +324,7 @@ def _character_sets(snap: CatalogSnapshot, session: PgSession) -> list[dict[str,
 
 _ROWS = {"schemata": _schemata, "tables": _tables, "columns": _columns, "views": _views,
          "table_constraints": _constraint_rows, "key_column_usage": _key_columns,
-         "referential_constraints": _referential,
+         "referential_constraints": _referential, "routines": _routines,
          "character_sets": _character_sets}
 
 

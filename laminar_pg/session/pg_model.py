@@ -182,6 +182,8 @@ class CatalogSnapshot:
     servers: dict[str, int]
     by_oid: dict[int, Relation] = field(default_factory=dict)
     tables: dict[str, pa.Table] = field(default_factory=dict)
+    # COMMENT ON: (objoid, objsubid) -> (classoid, description), pg_description's rows
+    descriptions: dict[tuple[int, int], tuple[int, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_oid = {r.oid: r for r in self.relations}
@@ -294,7 +296,8 @@ def _catalog_of(session: PgSession) -> Catalog:
 
 def _state_key(session: PgSession, catalog: Catalog) -> tuple[Any, ...]:
     streaming = tuple(sorted(session.db.streaming.objects))
-    return (id(session.db), catalog.version, hash(tuple(catalog.objects.values())), streaming)
+    return (id(session.db), catalog.version, hash(tuple(catalog.objects.values())), streaming,
+            hash(tuple(sorted(catalog.comments.items()))))
 
 
 def snapshot(session: PgSession, engine: Callable[[], Any] | None = None) -> CatalogSnapshot:
@@ -397,7 +400,31 @@ def _build(session: PgSession, catalog: Catalog, duck: Any) -> CatalogSnapshot:
                                       table.namespace_oid, "i",
                                       [table.columns[n - 1] for n in index.columns]))
     _resolve_foreign_keys(relations, constraints)
-    return CatalogSnapshot(namespaces, relations, indexes, constraints, defaults, servers)
+    snap = CatalogSnapshot(namespaces, relations, indexes, constraints, defaults, servers)
+    snap.descriptions = _descriptions(catalog, snap)
+    return snap
+
+
+def _descriptions(catalog: Catalog, snap: CatalogSnapshot) -> dict[tuple[int, int],
+                                                                  tuple[int, str]]:
+    """pg_description's rows from the catalog's comments: a relation's under pg_class,
+    its columns' by attnum, a schema's under pg_namespace. A comment on a column that is
+    gone (ALTER TABLE DROP COLUMN) is left out."""
+    found: dict[tuple[int, int], tuple[int, str]] = {}
+    for (oid, column), text in catalog.comments.items():
+        if oid in snap.namespace_by_oid:
+            found[(oid, 0)] = (SYSTEM_RELATION_OIDS["pg_namespace"], text)
+            continue
+        rel = snap.by_oid.get(oid)
+        if rel is None:
+            continue
+        attnum = 0
+        if column:
+            attnum = next((i for i, c in enumerate(rel.columns, 1) if c.name == column), 0)
+            if not attnum:
+                continue
+        found[(oid, attnum)] = (SYSTEM_RELATION_OIDS["pg_class"], text)
+    return found
 
 
 # laminar_catalog's system tables, with OIDs of their own (fixed: the namespace is 13100).

@@ -43,6 +43,7 @@ class Proc:
     kind: str = "f"  # f function, a aggregate, w window
     returns_set: bool = False
     volatile: str = "i"
+    strict: bool = True  # proisstrict: NULL in, NULL out without a call
 
     @property
     def oid(self) -> int:
@@ -98,7 +99,7 @@ _SQL_FUNCTIONS: list[Proc] = [
     Proc("set_config", (_TEXT, _TEXT, _BOOL), _TEXT, volatile="v"),
     Proc("pg_backend_pid", (), _INT4, volatile="s"),
     Proc("pg_sleep", (_FLOAT8,), _VOID, volatile="v"),
-    Proc("format_type", (_OID, _INT4), _TEXT, volatile="s"),
+    Proc("format_type", (_OID, _INT4), _TEXT, volatile="s", strict=False),
     Proc("pg_get_userbyid", (_OID,), _NAME, volatile="s"),
     Proc("pg_table_is_visible", (_OID,), _BOOL, volatile="s"),
     Proc("pg_get_indexdef", (_OID,), _TEXT, volatile="s"),
@@ -107,6 +108,10 @@ _SQL_FUNCTIONS: list[Proc] = [
     Proc("quote_ident", (_TEXT,), _TEXT), Proc("quote_literal", (_TEXT,), _TEXT),
     Proc("parse_ident", (_TEXT, _BOOL), _TEXT_ARRAY),
     Proc("pg_size_pretty", (_INT8,), _TEXT),
+    Proc("pg_cancel_backend", (_INT4,), _BOOL, volatile="v"),
+    Proc("pg_terminate_backend", (_INT4, _INT8), _BOOL, volatile="v"),
+    Proc("obj_description", (_OID, _NAME), _TEXT, volatile="s"),
+    Proc("col_description", (_OID, _INT4), _TEXT, volatile="s"),
 ]
 
 
@@ -122,7 +127,7 @@ def _io_functions() -> list[Proc]:
                                      ("typsend", (own,), _BYTEA)):
             name = row[column]
             if name and name != "-" and name not in found:
-                found[name] = Proc(name, args, result)
+                found[name] = Proc(name, args, result, volatile="s" if generic else "i")
     return list(found.values())
 
 
@@ -154,7 +159,7 @@ def _procs(snap: CatalogSnapshot, session: PgSession) -> list[dict[str, Any]]:
         "oid": p.oid, "proname": p.name, "pronamespace": PG_CATALOG_OID,
         "proowner": BOOTSTRAP_SUPERUSER_OID, "prolang": _INTERNAL_LANGUAGE, "procost": 1.0,
         "prorows": 1000.0 if p.returns_set else 0.0, "prosupport": "-", "prokind": p.kind,
-        "proisstrict": p.kind == "f", "proretset": p.returns_set, "provolatile": p.volatile,
+        "proisstrict": p.kind == "f" and p.strict, "proretset": p.returns_set, "provolatile": p.volatile,
         "proparallel": "s", "pronargs": len(p.args), "prorettype": p.result,
         "proargtypes": list(p.args), "prosrc": p.name,
     } for p in PROCS]

@@ -27,6 +27,7 @@ from laminar_pg.observability import activity
 from laminar_pg.session import (  # noqa: F401  (pg_catalog, system_relations register relations)
     engine,
     pg_catalog,
+    pg_comments,
     relations,
     streaming_ddl,
     subscribe,
@@ -1359,6 +1360,7 @@ _HANDLERS: dict[type, Any] = {
     ast.FlushStatement: streaming_ddl.flush,
     ast.ShowCreate: streaming_ddl.show_create,
     ast.ShowColumns: streaming_ddl.show_columns,
+    exp.Comment: pg_comments.comment_on,
     ast.Listen: PgSession._refuse,
     ast.Unlisten: PgSession._refuse,
     ast.Notify: PgSession._refuse,

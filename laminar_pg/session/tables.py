@@ -37,6 +37,7 @@ from laminar_pg.session import engine
 from laminar_pg.storage.log import ChangeOp, DdlOp, Op
 
 WEIGHT = "_laminar_weight"
+COMMENT_OP = "comment"  # DdlOp.name of a COMMENT ON record (no "kind:" key: not an object)
 STAGE = "laminar_stage"  # the name Arrow inputs (COPY rows, RETURNING rows) get in the engine
 UNCONSTRAINED_NUMERIC = "DECIMAL(38, 10)"
 
@@ -61,6 +62,14 @@ class WriteState:
     def ddl(self, sql: str, obj_oid: int, key: str | None) -> None:
         self.ops.append(DdlOp(sql, obj_oid, key))
         self.catalog.apply(obj_oid, key)
+        self.catalog_changed = True
+
+    def comment(self, sql: str, obj_oid: int, column: str, text: str | None) -> None:
+        """COMMENT ON: logged as a DdlOp named COMMENT_OP whose `sql` is the statement
+        (the target named by OID, so replay needs no name lookup); nothing reaches the
+        engine, whose own column comments hold declared types."""
+        self.ops.append(DdlOp(sql, obj_oid, COMMENT_OP))
+        self.catalog.set_comment(obj_oid, column, text)
         self.catalog_changed = True
 
     def change(self, table: CatalogObject, rows: pa.Table, weight: int) -> None:
@@ -620,7 +629,29 @@ def alter_table(state: WriteState, tree: exp.Alter) -> WriteResult:
         state.ddl(sql, obj.oid, key)
         obj = state.catalog.objects[obj.oid]
         _comment_declared(state, obj, declared)
+        _move_column_comments(state, obj, action)
     return WriteResult("ALTER TABLE")
+
+
+def _move_column_comments(state: WriteState, obj: CatalogObject, action: exp.Expr) -> None:
+    """COMMENT ON COLUMN: a dropped column's comment goes with it, a renamed column's
+    follows it, as PostgreSQL keys comments by attnum (logged as comment records, so
+    replay does the same)."""
+    moves: list[tuple[str, str | None]] = []
+    if isinstance(action, exp.Drop) and str(action.args.get("kind") or "").upper() == "COLUMN":
+        moves = [(column.name, None) for column in action.args.get("tables") or []]
+    elif isinstance(action, exp.RenameColumn) and action.args.get("to") is not None:
+        moves = [(action.this.name, action.args["to"].name)]
+    for old, new in moves:
+        text = state.catalog.comments.get((obj.oid, old))
+        if text is None:
+            continue
+        state.comment(f"COMMENT ON COLUMN {qualified_sql(obj)}.{quote(old)} IS NULL",
+                      obj.oid, old, None)
+        if new is not None:
+            literal = "'" + text.replace("'", "''") + "'"
+            state.comment(f"COMMENT ON COLUMN {qualified_sql(obj)}.{quote(new)} IS {literal}",
+                          obj.oid, new, text)
 
 
 def truncate(state: WriteState, tree: exp.TruncateTable) -> WriteResult:
@@ -939,6 +970,11 @@ def insert_literal_rows(state: WriteState, obj: CatalogObject, rows: Any) -> int
 def apply_op(duck: Any, catalog: Catalog, op: Op) -> None:
     """Re-run one logged op on the engine (recovery): DDL as logged, rows by value."""
     if isinstance(op, DdlOp):
+        if op.name == COMMENT_OP and op.oid is not None:
+            from laminar_pg.session.pg_comments import replay_comment
+
+            replay_comment(catalog, op.oid, op.sql)
+            return
         if op.sql:
             duck.execute(op.sql)
         if op.oid is not None:

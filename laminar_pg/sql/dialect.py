@@ -276,6 +276,29 @@ class LaminarParser(PostgresParser):
                 interval.set("unit", None)
         return interval
 
+    def _parse_comment(self, allow_exists: bool = True) -> exp.Expr:
+        """COMMENT ON (gram.y CommentStmt) for the objects laminar_pg has, SOURCE and
+        STREAM included; `IS NULL` removes a comment (sqlglot takes only a string)."""
+        start = self._prev
+        self._match(TokenType.ON)
+        materialized = self._match_text_seq("MATERIALIZED")
+        kind = ""
+        if self._match(TokenType.COLUMN):
+            kind, this = "COLUMN", self._parse_column()
+        elif self._match_set((TokenType.TABLE, TokenType.VIEW, TokenType.SCHEMA,
+                              TokenType.INDEX, TokenType.SEQUENCE)) or self._match_texts(
+                                  ("SOURCE", "STREAM")):
+            kind, this = self._prev.text.upper(), self._parse_table_parts(schema=True)
+        if not kind or (materialized and kind != "VIEW"):
+            return self._parse_as_command(start)
+        self._match(TokenType.IS)
+        text: exp.Expr | None = exp.Null() if self._match(TokenType.NULL) else (
+            self._parse_string())
+        if text is None:
+            self.raise_error("Expected a string or NULL after IS")
+        return self.expression(exp.Comment(this=this, kind=kind, expression=text,
+                                           materialized=materialized))
+
     # Statements whose first word is no keyword token in sqlglot (tokenized as VAR).
     WORD_STATEMENT_PARSERS: t.ClassVar[dict[str, Callable[[LaminarParser], exp.Expr]]] = {
         "ABORT": lambda self: self._parse_end_transaction(commit=False),

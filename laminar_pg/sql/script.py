@@ -45,6 +45,7 @@ STATEMENT_KINDS: tuple[type[exp.Expr], ...] = (
     exp.Alter,
     exp.Copy,
     exp.TruncateTable,
+    exp.Comment,  # COMMENT ON (session/pg_comments.py)
     exp.Transaction,
     exp.Commit,
     exp.Rollback,
@@ -55,7 +56,6 @@ STATEMENT_KINDS: tuple[type[exp.Expr], ...] = (
 UNSUPPORTED_KINDS: tuple[type[exp.Expr], ...] = (
     exp.Grant,
     exp.Revoke,
-    exp.Comment,
     exp.Analyze,
 )
 

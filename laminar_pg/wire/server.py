@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import ssl
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,28 @@ class PgChannel(asyncio.Protocol):
             self.task.cancel()
 
 
+# Every running Server of this process, for pg_cancel_backend / pg_terminate_backend: a
+# session ends another by its process id without the session layer knowing the server.
+_SERVERS: weakref.WeakSet[Server] = weakref.WeakSet()
+
+
+def signal_backend(process_id: int, terminate: bool) -> bool:
+    """signalfuncs.c pg_signal_backend: cancel the running statement of the session with
+    this process id, or (terminate) send it FATAL 57P01 and close its connection, as
+    SIGTERM does to a PostgreSQL backend. False when no session has that id. Safe to
+    call from any thread (catalog functions run on engine threads)."""
+    for server in list(_SERVERS):
+        session = server.sessions.get(process_id)
+        if session is None:
+            continue
+        log.info("backend.terminate" if terminate else "backend.cancel", pid=process_id)
+        session.cancel()
+        if terminate and server.loop is not None:
+            server.loop.call_soon_threadsafe(server.terminate, process_id)
+        return True
+    return False
+
+
 class Server:
     """Listens, tracks connections and their sessions, and shuts down cleanly."""
 
@@ -215,6 +238,7 @@ class Server:
         self._server: asyncio.AbstractServer | None = None
         self._stopped = asyncio.Event()
         self.port = config.port
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def _session_started(self, session: Session, params: dict[str, str], peer: str) -> None:
         self.sessions[session.process_id] = session
@@ -230,8 +254,21 @@ class Server:
         else:
             log.info("query.cancel_ignored", pid=process_id)
 
+    def terminate(self, process_id: int) -> None:
+        """pg_terminate_backend: FATAL 57P01 to that session's client, then close."""
+        from laminar_pg import errcodes
+
+        err = errcodes.AdminShutdown("terminating connection due to administrator command")
+        for channel in list(self.channels):
+            connection = channel.connection
+            session = connection.session if connection is not None else None
+            if session is not None and session.process_id == process_id:
+                channel.terminate(err)
+
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self.loop = loop
+        _SERVERS.add(self)
         self._server = await loop.create_server(
             lambda: PgChannel(self), self.config.host, self.config.port, reuse_address=True,
             backlog=1024,

@@ -52,6 +52,9 @@ class Objects:
             f"{s}.{self.parent}(id), note text NOT NULL, amount double precision)",
             f"CREATE MATERIALIZED VIEW {s}.{self.view} AS SELECT parent_id, count(*) AS n "
             f"FROM {s}.{self.child} GROUP BY parent_id",
+            # tools show comments (Metabase's field-comment, DBeaver's description ...)
+            f"COMMENT ON TABLE {s}.{self.parent} IS 'one row per parent'",
+            f"COMMENT ON COLUMN {s}.{self.parent}.name IS 'what it is called'",
         ]
 
 
@@ -564,7 +567,169 @@ JOIN pg_type ON pg_type.oid=enumtypid
 ORDER BY oid, enumsortorder"""),
 ]
 
-QUERIES = METABASE + GRAFANA + SUPERSET + DBEAVER + NPGSQL
+# ------------------------------------------------------------------------------- DataGrip
+# DataGrip is closed source: these are the statements it sends on connect, as a PostgreSQL
+# statement log recorded them (DataGrip 2025.2.3, in datafusion-contrib/datafusion-postgres
+# issue #165). Its schema browsing goes through pgjdbc (tests/clients/test_java_metadata.py)
+# and its own introspection queries, which read `xmin` of catalog rows (not yet here).
+
+DATAGRIP = [
+    ToolQuery("datagrip", "version", "select version()", where=lambda row, o: False),
+    ToolQuery("datagrip", "database and schemas",
+              "select current_database() as a, current_schemas(false) as b",
+              where=lambda row, o: False,  # the database's name differs
+              setup=("SET extra_float_digits = 3", "SET application_name = ''",
+                     "SET application_name = 'DataGrip 2025.2.3'")),
+    ToolQuery("datagrip", "isolation", "SHOW TRANSACTION ISOLATION LEVEL"),
+    ToolQuery("datagrip", "current names",
+              "select current_database(), current_schema(), current_user",
+              where=lambda row, o: False),
+    # Its introspector's first queries (the same texts recorded in a PostgreSQL statement
+    # log by memgres' ClientDbLog5CompareTest); the ones that read `xmin` are not here, nor
+    # its startup-time query: `extract(epoch ...)` is double precision here, numeric in
+    # PostgreSQL 14+ (the query runs; its column type differs).
+    ToolQuery("datagrip", "current txid", """select case
+  when pg_catalog.pg_is_in_recovery()
+    then null
+  else
+    (pg_catalog.txid_current() % 4294967296)::varchar::bigint
+  end as current_txid""", where=lambda row, o: False),
+    ToolQuery("datagrip", "databases", """select N.oid::bigint as id,
+       datname as name,
+       D.description,
+       datistemplate as is_template,
+       datallowconn as allow_connections,
+       pg_catalog.pg_get_userbyid(N.datdba) as "owner"
+from pg_catalog.pg_database N
+  left join pg_catalog.pg_shdescription D on N.oid = D.objoid
+order by case when datname = pg_catalog.current_database() then -1::bigint else N.oid::bigint end""",
+              where=lambda row, o: False, same_row_count=False),  # other tests' databases
+    ToolQuery("datagrip", "date style", "show DateStyle"),
+    ToolQuery("datagrip", "roles", """select R.oid::bigint as role_id, rolname as role_name,
+  rolsuper is_super, rolinherit is_inherit,
+  rolcreaterole can_createrole, rolcreatedb can_createdb,
+  rolcanlogin can_login, rolreplication /* false */ is_replication,
+  rolconnlimit conn_limit, rolvaliduntil valid_until,
+  rolbypassrls /* false */ bypass_rls, rolconfig config,
+  D.description
+from pg_catalog.pg_roles R
+  left join pg_catalog.pg_shdescription D on D.objoid = R.oid""",
+              where=lambda row, o: False, same_row_count=False),  # PostgreSQL's pg_* roles
+    ToolQuery("datagrip", "role members", """select member id, roleid role_id, admin_option
+          from pg_catalog.pg_auth_members order by id, roleid::text""",
+              where=lambda row, o: False, same_row_count=False),
+    ToolQuery("datagrip", "acl", """select T.oid as object_id,
+                 T.spcacl as acl
+          from pg_catalog.pg_tablespace T
+          union all
+          select T.oid as object_id,
+                 T.datacl as acl
+          from pg_catalog.pg_database T""", where=lambda row, o: False, same_row_count=False),
+    ToolQuery("datagrip", "superuser", "select usesuper\nfrom pg_user\nwhere usename = "
+              "current_user"),
+]
+
+# -------------------------------------------------------------------------------- Tableau
+# Tableau's PostgreSQL connector talks through pgjdbc (its DatabaseMetaData calls are in
+# tests/clients/test_java_metadata.py) or psqlODBC. psqlODBC's own statements (connection.c
+# on connect; info.c SQLTables, SQLPrimaryKeys, SQLForeignKeys), as a PostgreSQL-compatible
+# server's test records them (gigaspaces OdbcMetadataQueryTest); the table and schema
+# names psqlODBC writes in as E'' literals are bound here. Its SQLColumns query reads
+# pg_class.relhasoids, which PostgreSQL 12 dropped, so it is not run on either server.
+
+_ODBC_FOREIGN_KEYS = """select\t'laminar'::name as "PKTABLE_CAT",
+\tn2.nspname as "PKTABLE_SCHEM",
+\tc2.relname as "PKTABLE_NAME",
+\ta2.attname as "PKCOLUMN_NAME",
+\t'laminar'::name as "FKTABLE_CAT",
+\tn1.nspname as "FKTABLE_SCHEM",
+\tc1.relname as "FKTABLE_NAME",
+\ta1.attname as "FKCOLUMN_NAME",
+\ti::int2 as "KEY_SEQ",
+\tcase ref.confupdtype
+\t\twhen 'c' then 0::int2
+\t\twhen 'n' then 2::int2
+\t\twhen 'd' then 4::int2
+\t\twhen 'r' then 1::int2
+\t\telse 3::int2
+\tend as "UPDATE_RULE",
+\tcase ref.confdeltype
+\t\twhen 'c' then 0::int2
+\t\twhen 'n' then 2::int2
+\t\twhen 'd' then 4::int2
+\t\twhen 'r' then 1::int2
+\t\telse 3::int2
+\tend as "DELETE_RULE",
+\tref.conname as "FK_NAME",
+\tcn.conname as "PK_NAME",
+\tcase
+\t\twhen ref.condeferrable then
+\t\t\tcase
+\t\t\twhen ref.condeferred then 5::int2
+\t\t\telse 6::int2
+\t\t\tend
+\t\telse 7::int2
+\tend as "DEFERRABILITY"
+ from
+ ((((((( (select cn.oid, conrelid, conkey, confrelid, confkey,
+\t generate_series(array_lower(conkey, 1), array_upper(conkey, 1)) as i,
+\t confupdtype, confdeltype, conname,
+\t condeferrable, condeferred
+  from pg_catalog.pg_constraint cn,
+\tpg_catalog.pg_class c,
+\tpg_catalog.pg_namespace n
+  where contype = 'f'
+   and  conrelid = c.oid
+   and  relname = E'child'
+   and  n.oid = c.relnamespace
+   and  n.nspname = %s
+ ) ref
+ inner join pg_catalog.pg_class c1
+  on c1.oid = ref.conrelid)
+ inner join pg_catalog.pg_namespace n1
+  on  n1.oid = c1.relnamespace)
+ inner join pg_catalog.pg_attribute a1
+  on  a1.attrelid = c1.oid
+  and  a1.attnum = conkey[i])
+ inner join pg_catalog.pg_class c2
+  on  c2.oid = ref.confrelid)
+ inner join pg_catalog.pg_namespace n2
+  on  n2.oid = c2.relnamespace)
+ inner join pg_catalog.pg_attribute a2
+  on  a2.attrelid = c2.oid
+  and  a2.attnum = confkey[i])
+ left outer join pg_catalog.pg_constraint cn
+  on cn.conrelid = ref.confrelid
+  and cn.contype = 'p')
+  order by ref.oid, ref.i"""
+
+TABLEAU = [
+    ToolQuery("tableau", "odbc large objects",
+              "select oid, typbasetype from pg_type where typname = 'lo'"),
+    ToolQuery("tableau", "odbc isolation", "show transaction_isolation",
+              setup=("SET DateStyle = 'ISO';", "SET extra_float_digits = 2;")),
+    ToolQuery("tableau", "odbc identifier length", "show max_identifier_length"),
+    ToolQuery("tableau", "odbc nulls", "select NULL, NULL, NULL"),
+    ToolQuery("tableau", "odbc tables", (
+        "select relname, nspname, relkind from pg_catalog.pg_class c, "
+        "pg_catalog.pg_namespace n where relkind in ('r', 'v', 'm', 'f', 'p') and nspname not "
+        "in ('pg_catalog', 'information_schema', 'pg_toast', 'pg_temp_1') and n.oid = "
+        "relnamespace order by nspname, relname"),
+        where=in_schema("nspname"), same_row_count=False),  # other tests' tables
+    ToolQuery("tableau", "odbc primary key", (
+        "select ta.attname, ia.attnum, ic.relname, n.nspname, tc.relname from "
+        "pg_catalog.pg_attribute ta, pg_catalog.pg_attribute ia, pg_catalog.pg_class tc, "
+        "pg_catalog.pg_index i, pg_catalog.pg_namespace n, pg_catalog.pg_class ic where "
+        "tc.relname = E'parent' AND n.nspname = %s AND tc.oid = i.indrelid AND n.oid = "
+        "tc.relnamespace AND i.indisprimary = 't' AND ia.attrelid = i.indexrelid AND "
+        "ta.attrelid = i.indrelid AND ta.attnum = i.indkey[ia.attnum-1] AND (NOT "
+        "ta.attisdropped) AND (NOT ia.attisdropped) AND ic.oid = i.indexrelid order by "
+        "ia.attnum"), params=lambda o, c: (o.schema,)),
+    ToolQuery("tableau", "odbc foreign keys", _ODBC_FOREIGN_KEYS,
+              params=lambda o, c: (o.schema,)),
+]
+
+QUERIES = METABASE + GRAFANA + SUPERSET + DBEAVER + NPGSQL + DATAGRIP + TABLEAU
 
 
 @pytest.fixture(scope="module")
@@ -642,3 +807,96 @@ def test_queries_see_the_objects(server: LaminarServer, objects: Objects) -> Non
     assert len(answer.rows) == 11  # 5 + 4 columns of the tables, 2 of the view
     query = next(q for q in DBEAVER if q.name == "indexes")
     assert len(run(server.dsn, query, objects).rows) == 3
+    query = next(q for q in TABLEAU if q.name == "odbc foreign keys")
+    assert [row[1:4] + row[5:8] for row in run(server.dsn, query, objects).rows] == [
+        (objects.schema, "parent", "id", objects.schema, "child", "parent_id")]
+    query = next(q for q in TABLEAU if q.name == "odbc primary key")
+    assert [row[0] for row in run(server.dsn, query, objects).rows] == ["id"]
+
+
+# Superset's cancel_query (superset/db_engine_specs/postgres.py) terminates the backend
+# whose pid get_cancel_query_id read, comparing pid with a quoted literal.
+SUPERSET_CANCEL = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid='{pid}'"
+
+
+def _signal_from_another_session(dsn: str, function: str) -> tuple[Any, ...]:
+    """Session A runs `SELECT pg_sleep(30)`; session B signals it by pid once
+    pg_stat_activity shows it active. Returns (B's answer, A's SQLSTATE, A closed?, A
+    usable afterwards?, answer and warnings for a pid no session has)."""
+    import threading
+
+    target = psycopg.connect(dsn, autocommit=True)
+    failure: list[str | None] = []
+
+    def sleep() -> None:
+        try:
+            target.execute("SELECT pg_sleep(30)")
+            failure.append(None)
+        except psycopg.Error as exc:
+            failure.append(exc.sqlstate)
+
+    pid = target.info.backend_pid
+    sleeper = threading.Thread(target=sleep)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        sleeper.start()
+        waiting = ("SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND state = 'active'"
+                   " AND query LIKE '%%pg_sleep%%'")
+        while conn.execute(waiting, [pid]).fetchone() != (1,):
+            conn.execute("SELECT pg_sleep(0.02)")  # polling the server, not timing a test
+        if function == "superset":
+            answer = conn.execute(SUPERSET_CANCEL.format(pid=pid)).fetchall()
+        else:
+            answer = conn.execute(f"SELECT {function}(%s)", [pid]).fetchall()
+        sleeper.join(20)
+        usable = False
+        if not target.closed:
+            try:
+                usable = target.execute("SELECT 1").fetchall() == [(1,)]
+            except psycopg.Error:
+                usable = False
+        warnings: list[tuple[str | None, str | None]] = []
+        conn.add_notice_handler(
+            lambda d: warnings.append((d.sqlstate, d.message_primary)))
+        name = "pg_terminate_backend" if function == "superset" else function
+        missing = conn.execute(f"SELECT {name}(2147483000)").fetchall()
+        listed = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s"
+        for _ in range(500):  # a terminated backend leaves pg_stat_activity as it exits
+            gone = conn.execute(listed, [pid]).fetchall()
+            if usable or gone == [(0,)]:
+                break
+            conn.execute("SELECT pg_sleep(0.01)")
+    target.close()
+    return answer, failure, usable, missing, warnings, gone
+
+
+@pytest.mark.parametrize("function", ["pg_cancel_backend", "pg_terminate_backend", "superset"])
+def test_signal_another_backend_like_postgres(server: LaminarServer, postgres: PostgresServer,
+                                              function: str) -> None:
+    """pg_cancel_backend ends the other session's statement (57014) and leaves it usable;
+    pg_terminate_backend (and Superset's cancel_query) closes it (FATAL 57P01); a pid no
+    session has gives false and a WARNING, as in PostgreSQL 15."""
+    ours = _signal_from_another_session(server.dsn, function)
+    theirs = _signal_from_another_session(postgres.dsn, function)
+    assert ours == theirs
+    cancel = function == "pg_cancel_backend"
+    assert ours[:3] == ([(True,)], ["57014" if cancel else "57P01"], cancel)
+    assert ours[3:] == ([(False,)], [("01000", "PID 2147483000 is not a PostgreSQL backend "
+                                                "process")], [(1 if cancel else 0,)])
+
+
+def test_signal_own_backend_like_postgres(server: LaminarServer, postgres: PostgresServer) -> None:
+    """A session that cancels itself gets 57014 and goes on; one that terminates itself
+    gets FATAL 57P01 and is closed, as in PostgreSQL 15."""
+    found = []
+    for dsn in (server.dsn, postgres.dsn):
+        conn = psycopg.connect(dsn, autocommit=True)
+        codes: list[str | None] = []
+        for function in ("pg_cancel_backend", "pg_terminate_backend"):
+            try:
+                conn.execute(f"SELECT {function}(pg_backend_pid())")
+                codes.append(None)
+            except psycopg.Error as exc:
+                codes.append(exc.sqlstate)
+        found.append((codes, conn.closed))
+        conn.close()
+    assert found[0] == found[1] == (["57014", "57P01"], True)

@@ -408,6 +408,186 @@ def test_oids_survive_a_restart(own_server: LaminarServer) -> None:
     assert before and before[0][1] > 16384 and before[0][3] == 20
 
 
+# ------------------------------------------------------------------------- information_schema
+
+
+def _answer(dsn: str, sql: str,
+            params: tuple[Any, ...] = ()) -> tuple[list[str], list[Any]]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cur = conn.execute(sql, params)
+        assert cur.description is not None
+        return [d.name for d in cur.description], cur.fetchall()
+
+
+def test_referential_constraints_like_postgres(server: LaminarServer, objects: Objects,
+                                               pg_objects: PostgresServer) -> None:
+    """Foreign keys (one to a primary key, one to a UNIQUE column) as PostgreSQL 15 lists
+    them (the catalog column names the database, which differs)."""
+    sql = ("SELECT * FROM information_schema.referential_constraints "
+           "WHERE constraint_name LIKE %s ORDER BY constraint_name")
+    ours = _answer(server.dsn, sql, (f"{objects.child}%",))
+    theirs = _answer(pg_objects.dsn, sql, (f"{objects.child}%",))
+    assert ours[0] == theirs[0]
+    drop = [0, 3]  # constraint_catalog, unique_constraint_catalog
+    assert [[v for i, v in enumerate(r) if i not in drop] for r in ours[1]] == [
+        [v for i, v in enumerate(r) if i not in drop] for r in theirs[1]]
+    assert [r[5] for r in ours[1]] == [f"{objects.serial_table}_note_key",
+                                       f"{objects.serial_table}_pkey"]
+
+
+def test_routines_like_postgres(server: LaminarServer, postgres: PostgresServer) -> None:
+    """information_schema.routines: PostgreSQL 15's columns; a function both have is
+    described alike (specific_name and routine_definition name PostgreSQL's own OIDs
+    and C symbols)."""
+    sql = ("SELECT routine_schema, routine_name, routine_type, data_type, type_udt_schema, "
+           "type_udt_name, dtd_identifier, routine_body, external_language, parameter_style, "
+           "is_deterministic, sql_data_access, is_null_call, schema_level_routine, "
+           "max_dynamic_result_sets, security_type, as_locator, is_udt_dependent "
+           "FROM information_schema.routines WHERE routine_name = ANY(%s)")
+    names = ["abs", "lower", "pg_sleep", "pg_backend_pid", "version", "row_number",
+             "current_setting", "format_type", "pg_size_pretty", "array_recv", "int4in",
+             "pg_terminate_backend"]
+    ours = _answer(server.dsn, sql, (names,))
+    theirs = _answer(postgres.dsn, sql, (names,))
+    assert ours[0] == theirs[0]
+    assert {r[1] for r in ours[1]} == set(names)
+    assert set(ours[1]) <= set(theirs[1]), set(ours[1]) - set(theirs[1])
+    everything = "SELECT * FROM information_schema.routines LIMIT 1"
+    assert _answer(server.dsn, everything)[0] == _answer(postgres.dsn, everything)[0]
+
+
+# ------------------------------------------------------------------------- COMMENT ON
+
+_DESCRIPTIONS = ("SELECT d.objsubid, d.classoid::int, d.description, "
+                 "obj_description(c.oid, 'pg_class'), col_description(c.oid, 2) "
+                 "FROM pg_description d JOIN pg_class c ON c.oid = d.objoid "
+                 "WHERE c.relname = %s ORDER BY 1")
+
+
+def _sqlstate(conn: psycopg.Connection[Any], sql: str) -> str | None:
+    try:
+        conn.execute(sql)
+    except psycopg.Error as exc:
+        return exc.sqlstate
+    return None
+
+
+def test_comment_on_like_postgres(server: LaminarServer, postgres: PostgresServer) -> None:
+    r"""COMMENT ON TABLE / COLUMN / SCHEMA: pg_description, obj_description,
+    col_description, `\d+`, `\dt+` and `\dn+` as PostgreSQL 15 shows them; NULL and ''
+    remove a comment; a rolled-back COMMENT leaves none; errors carry PostgreSQL's codes."""
+    tag = uuid.uuid4().hex[:8]
+    table, schema = f"cm_t_{tag}", f"cm_s_{tag}"
+    statements = [
+        f"CREATE TABLE {table} (id int PRIMARY KEY, note text, gone int)",
+        f"CREATE SCHEMA {schema}",
+        f"COMMENT ON TABLE {table} IS 'orders, one per row'",
+        f"COMMENT ON COLUMN {table}.note IS 'what the buyer wrote'",
+        f"COMMENT ON COLUMN public.{table}.id IS 'it''s the key'",
+        f"COMMENT ON COLUMN {table}.gone IS 'soon none'",
+        f"COMMENT ON COLUMN {table}.gone IS NULL",
+        f"COMMENT ON COLUMN {table}.id IS 'replaced'",
+        f"COMMENT ON SCHEMA {schema} IS 'a schema'",
+        f"ALTER TABLE {table} RENAME COLUMN note TO memo",  # the comment follows
+        f"ALTER TABLE {table} ADD COLUMN extra int",
+        f"COMMENT ON COLUMN {table}.extra IS 'dropped with its column'",
+        f"ALTER TABLE {table} DROP COLUMN extra",
+        f"ALTER TABLE {table} ADD COLUMN extra int",
+    ]
+    errors = [f"COMMENT ON COLUMN {table}.nope IS 'x'", f"COMMENT ON TABLE nope_{tag} IS 'x'",
+              f"COMMENT ON VIEW {table} IS 'x'", f"COMMENT ON SCHEMA nope_{tag} IS 'x'"]
+    found = []
+    for dsn in (server.dsn, postgres.dsn):
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            tags = [conn.execute(sql).statusmessage for sql in statements]
+            with conn.transaction(force_rollback=True):
+                conn.execute(f"COMMENT ON TABLE {table} IS 'rolled back'")
+            conn.execute(f"COMMENT ON COLUMN {table}.gone IS ''")
+            rows = conn.execute(_DESCRIPTIONS, [table]).fetchall()
+            schema_row = conn.execute(
+                "SELECT obj_description(oid, 'pg_namespace'), obj_description(oid, 'pg_class') "
+                "FROM pg_namespace WHERE nspname = %s", [schema]).fetchall()
+            codes = [_sqlstate(conn, sql) for sql in errors]
+            found.append((tags, rows, schema_row, codes))
+    assert found[0] == found[1]
+    assert found[0][1] == [(0, 1259, "orders, one per row", "orders, one per row",
+                            "what the buyer wrote"),
+                           (1, 1259, "replaced", "orders, one per row", "what the buyer wrote"),
+                           (2, 1259, "what the buyer wrote", "orders, one per row",
+                            "what the buyer wrote")]
+    assert found[0][3] == ["42703", "42P01", "42809", "3F000"]
+    assert lam(server, rf"\d+ {table}") == pg(postgres, rf"\d+ {table}")
+    ours, theirs = rows_of(lam(server, rf"\dt+ {table}")), rows_of(pg(postgres, rf"\dt+ {table}"))
+    assert ours[0][-1] == theirs[0][-1] == "orders, one per row"
+    ours, theirs = rows_of(lam(server, rf"\dn+ {schema}")), rows_of(pg(postgres, rf"\dn+ {schema}"))
+    assert ours[0][-1] == theirs[0][-1] == "a schema"
+
+
+def test_comment_on_streaming_objects(server: LaminarServer) -> None:
+    """Sources, streams (also as VIEW) and materialized views, and their columns."""
+    tag = uuid.uuid4().hex[:8]
+    source, stream, view = f"cm_bid_{tag}", f"cm_st_{tag}", f"cm_mv_{tag}"
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SOURCE {source} (auction BIGINT, price BIGINT) WITH ("
+                     "connector = 'nexmark', nexmark.table = 'bid', nexmark.events = '10')")
+        conn.execute(f"CREATE STREAM {stream} AS SELECT auction FROM {source}")
+        conn.execute(f"CREATE MATERIALIZED VIEW {view} AS SELECT auction, count(*) AS n "
+                     f"FROM {source} GROUP BY auction")
+        conn.execute(f"COMMENT ON SOURCE {source} IS 'bids'")
+        conn.execute(f"COMMENT ON COLUMN {source}.price IS 'in cents'")
+        conn.execute(f"COMMENT ON STREAM {stream} IS 'auctions bid on'")
+        conn.execute(f"COMMENT ON VIEW {stream} IS 'auctions, again'")
+        conn.execute(f"COMMENT ON MATERIALIZED VIEW {view} IS 'bids per auction'")
+        assert _sqlstate(conn, f"COMMENT ON TABLE {view} IS 'x'") == "42809"
+        assert _sqlstate(conn, f"COMMENT ON COLUMN {view}.nope IS 'x'") == "42703"
+        got = conn.execute(
+            "SELECT c.relname, obj_description(c.oid, 'pg_class'), col_description(c.oid, 2) "
+            "FROM pg_class c WHERE c.relname IN (%s, %s, %s) ORDER BY 1",
+            [source, stream, view]).fetchall()
+    assert got == [(source, "bids", "in cents"), (view, "bids per auction", None),
+                   (stream, "auctions, again", None)]
+    rows = {r[0]: r for r in rows_of(lam(server, rf"\d+ {source}"))}
+    assert rows["price"][-1] == "in cents" and rows["auction"][-1] == ""
+    assert rows_of(lam(server, rf"\dm+ {view}"))[0][-1] == "bids per auction"
+    assert rows_of(lam(server, rf"\dv+ {stream}"))[0][-1] == "auctions, again"
+
+
+def test_comments_survive_a_restart(own_server: LaminarServer) -> None:
+    query = ("SELECT c.relname, d.objsubid, d.description FROM pg_description d "
+             "JOIN pg_class c ON c.oid = d.objoid ORDER BY 1, 2")
+    schemas = "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = 'k'"
+    own_server.start()
+    with psycopg.connect(own_server.dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE kept (id bigint PRIMARY KEY, v text)")
+        conn.execute("CREATE TABLE dropped (id int)")
+        conn.execute("CREATE SCHEMA k")
+        conn.execute("COMMENT ON TABLE kept IS 'kept'")
+        conn.execute("COMMENT ON COLUMN kept.v IS 'a value'")
+        conn.execute("COMMENT ON TABLE dropped IS 'gone soon'")
+        conn.execute("COMMENT ON SCHEMA k IS 'k'")
+        conn.execute("CREATE SOURCE bids (auction BIGINT, price BIGINT) WITH ("
+                     "connector = 'nexmark', nexmark.table = 'bid', nexmark.events = '10')")
+        conn.execute("COMMENT ON SOURCE bids IS 'from nexmark'")
+        conn.execute("COMMENT ON COLUMN bids.price IS 'in cents'")
+        conn.execute("COMMENT ON COLUMN kept.id IS 'renamed'")
+        conn.execute("ALTER TABLE kept RENAME COLUMN id TO key")
+        conn.execute("ALTER TABLE kept ADD COLUMN gone int")
+        conn.execute("COMMENT ON COLUMN kept.gone IS 'dropped'")
+        conn.execute("ALTER TABLE kept DROP COLUMN gone")
+        conn.execute("ALTER TABLE kept ADD COLUMN gone int")
+        conn.execute("INSERT INTO kept VALUES (1, 'x')")
+        conn.execute("DROP TABLE dropped")
+        before = conn.execute(query).fetchall()
+    own_server.stop()
+    own_server.start()
+    with psycopg.connect(own_server.dsn) as conn:
+        assert conn.execute(query).fetchall() == before
+        assert conn.execute(schemas).fetchall() == [("k",)]
+        assert conn.execute("SELECT * FROM kept").fetchall() == [(1, "x", None)]
+    assert before == [("bids", 0, "from nexmark"), ("bids", 2, "in cents"), ("kept", 0, "kept"),
+                      ("kept", 1, "renamed"), ("kept", 2, "a value")]
+
+
 # ------------------------------------------------------------------------- drivers
 
 
