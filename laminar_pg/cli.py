@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(env("LAMINAR_PORT", "6875")))
     serve.add_argument("--data-dir", type=Path, default=Path(env("LAMINAR_DATA_DIR", "laminar-data")))
     serve.add_argument("--workers", type=int, default=int(env("LAMINAR_WORKERS", str(os.cpu_count() or 1))))
-    serve.add_argument("--metrics-port", type=_metrics_port, default=env("LAMINAR_METRICS_PORT", "6876"))
+    # default: 6876, or a free port too when --port 0 asks for one (both land in
+    # DATA_DIR/server.json); LAMINAR_METRICS_PORT overrides the default
+    serve.add_argument("--metrics-port", type=_metrics_port, default=argparse.SUPPRESS)
     serve.add_argument("--operator-metrics", type=_on_off,
                        default=env("LAMINAR_OPERATOR_METRICS", "on"),
                        help="per-operator counters (off: operator_metrics reads zeros)")
@@ -91,9 +93,14 @@ def config_from_args(args: argparse.Namespace) -> Config:
         raise SystemExit("laminar-pg: --tls-cert and --tls-key go together")
     if args.auth == "scram" and args.password_file is None:
         raise SystemExit("laminar-pg: --auth scram needs --password-file")
-    metrics = args.metrics_port
-    if isinstance(metrics, str):
-        metrics = _metrics_port(metrics)
+    if hasattr(args, "metrics_port"):
+        metrics = args.metrics_port
+        if isinstance(metrics, str):
+            metrics = _metrics_port(metrics)
+    elif os.environ.get("LAMINAR_METRICS_PORT"):
+        metrics = _metrics_port(os.environ["LAMINAR_METRICS_PORT"])
+    else:  # two servers on free ports must not both take 6876
+        metrics = 0 if args.port == 0 else 6876
     return Config(
         host=args.host,
         port=args.port,

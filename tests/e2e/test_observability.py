@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -828,3 +829,34 @@ def test_clicking_a_view_on_the_page_shows_its_explain_analyze(
     assert title == f"EXPLAIN ANALYZE MATERIALIZED VIEW public.{names['per_auction']}"
     assert operator_lines(text.split("\n")) == operator_lines(analyzed)
     assert "selected" in classes.split()
+
+
+def test_servers_on_free_ports_take_free_metrics_ports(tmp_path: Path) -> None:
+    """`--port 0` without `--metrics-port`: the metrics endpoint takes a free port too
+    (both in server.json), so two such servers do not fight over 6876."""
+    processes = []
+    try:
+        for name in ("a", "b"):
+            data = tmp_path / name
+            processes.append((data, subprocess.Popen(
+                [sys.executable, "-m", "laminar_pg", "serve", "--port", "0", "--data-dir",
+                 str(data), "--workers", "1"], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)))
+        ports = []
+        for data, process in processes:
+            info_path = data / "server.json"
+            deadline = time.monotonic() + 60
+            while not info_path.exists():
+                assert process.poll() is None, "the server exited"
+                assert time.monotonic() < deadline, "no server.json"
+                time.sleep(0.05)
+            info = json.loads(info_path.read_text())
+            ports.append(info["metrics_port"])
+            with urllib.request.urlopen(f"http://127.0.0.1:{info['metrics_port']}/metrics",
+                                        timeout=30) as response:
+                assert response.status == 200
+        assert len(set(ports)) == 2 and 6876 not in ports
+    finally:
+        for _, process in processes:
+            process.terminate()
+            process.wait(timeout=30)
