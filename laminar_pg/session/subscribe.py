@@ -148,8 +148,8 @@ class Subscription:
         self.feed, self.epoch = feed, epoch
         self._output = output
         if self.snapshot and version.num_rows:
-            ones = pa.array([1] * version.num_rows, pa.int64())
-            self._ready.append(self._rows(epoch, version, ones))
+            rows, counts = _consolidated(version)
+            self._ready.append(self._rows(epoch, rows, counts))
         if self.progress:
             self._ready.append(self._progress_row(epoch))
 
@@ -210,6 +210,20 @@ class Subscription:
                     yield batch
         finally:
             self.close()
+
+
+def _consolidated(table: pa.Table) -> tuple[pa.Table, pa.Array]:
+    """Each distinct row once with how many times the view holds it (a view keeps a row
+    of multiplicity n as n rows); as it is when its columns cannot be grouped."""
+    if table.num_columns == 0:
+        return table.slice(0, 1), pa.array([table.num_rows], pa.int64())
+    try:
+        grouped = table.group_by(table.column_names, use_threads=False).aggregate(
+            [([], "count_all")])
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+        return table, pa.array([1] * table.num_rows, pa.int64())
+    counts = grouped.column("count_all").combine_chunks().cast(pa.int64())
+    return grouped.select(table.column_names), counts
 
 
 async def describe_view(session: PgSession, subscription: Subscription) -> tuple[Column, ...]:

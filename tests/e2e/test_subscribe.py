@@ -165,3 +165,16 @@ def test_subscribe_errors(conn: psycopg.Connection[Any], sql: str, sqlstate: str
         conn.execute(sql.format(t=t, v=v))
     assert info.value.sqlstate == sqlstate, info.value
     assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_snapshot_rows_come_once_with_their_multiplicity(conn: psycopg.Connection[Any],
+                                                         server: LaminarServer) -> None:
+    t, v = unique("t"), unique("v")
+    conn.execute(f"CREATE TABLE {t} (id int PRIMARY KEY, g text)")
+    conn.execute(f"INSERT INTO {t} VALUES (1, 'a'), (2, 'a'), (3, 'a'), (4, 'b'), (5, NULL)")
+    conn.execute(f"CREATE MATERIALIZED VIEW {v} AS SELECT g FROM {t}")
+    with psycopg.connect(server.dsn) as sub:
+        sub.execute(f"DECLARE c CURSOR FOR SUBSCRIBE {v}")
+        rows = sub.execute("FETCH 100 c WITH (timeout = '2s')").fetchall()
+        assert sorted((r[2] or "", r[1]) for r in rows) == [("", 1), ("a", 3), ("b", 1)]
+        sub.rollback()
