@@ -201,6 +201,42 @@ def plan_order_limit(planner: Planner, select: exp.Select) -> tuple[Planned, lis
     return result, names[:visible]
 
 
+def plan_distinct_on(planner: Planner, select: exp.Select) -> tuple[Planned, list[str]]:
+    """`SELECT DISTINCT ON (p, ...) ... [ORDER BY p, ..., o, ...]`: the first row of each
+    p by the rest of the ORDER BY (any row of it without one), a TopN of limit 1 over the
+    SELECT's output, with p and o as hidden columns."""
+    from laminar_pg.sql.planner import unsupported
+
+    if select.args.get("limit") or select.args.get("offset"):
+        raise unsupported("DISTINCT ON with LIMIT / OFFSET")
+    distinct = select.args["distinct"]
+    on_node = distinct.args["on"]
+    on = list(on_node.expressions) if isinstance(on_node, exp.Tuple) else [on_node]
+    order_node = select.args.get("order")
+    ordered = list(order_node.expressions) if order_node is not None else []
+    on_sql = {e.sql() for e in on}
+    lead = ordered[: len(on)]
+    if any((o.this if isinstance(o, exp.Ordered) else o).sql() not in on_sql for o in lead):
+        raise errcodes.InvalidColumnReference(
+            "SELECT DISTINCT ON expressions must match initial ORDER BY expressions")
+    rest = ordered[len(lead):]
+    hidden = [_hidden(e, f"__on{i}") for i, e in enumerate(on)]
+    hidden += [_hidden(o.this if isinstance(o, exp.Ordered) else o, f"__order{i}")
+               for i, o in enumerate(rest)]
+    with _items(select, list(select.expressions) + hidden, order=None, distinct=None):
+        planned, names = planner.plan_query(select)
+    planned = planner.renamed(planned, names)
+    visible = len(names) - len(hidden)
+    partition = list(range(visible, visible + len(on)))
+    keys = [_sort_key(o, visible + len(on) + i) for i, o in enumerate(rest)]
+    top = TopN(planned.schema, partition, keys, 1, planned.schema,
+               append_only=planned.append_only)
+    node = planner.node(top, planned.node)
+    result = _projected(planner, node, planned.schema, list(range(visible)), names[:visible],
+                        planned)
+    return result, names[:visible]
+
+
 def _count(node: exp.Expr | None, what: str) -> int | None:
     from laminar_pg.sql.planner import unsupported
 

@@ -160,12 +160,14 @@ class Planner:
                           ("laterals", "LATERAL"), ("with_", "WITH")):
             if select.args.get(key):
                 raise unsupported(what)
+        if select.args.get("distinct") and select.args["distinct"].args.get("on"):
+            from laminar_pg.sql.plan_top_n import plan_distinct_on
+
+            return plan_distinct_on(self, select)
         if any(select.args.get(k) for k in ("order", "limit", "offset")):
             from laminar_pg.sql.plan_top_n import plan_order_limit
 
             return plan_order_limit(self, select)
-        if select.args.get("distinct") and select.args["distinct"].args.get("on"):
-            raise unsupported("DISTINCT ON")
         from_ = select.args.get("from_") or select.args.get("from")
         if from_ is None:
             raise unsupported("a view without FROM",

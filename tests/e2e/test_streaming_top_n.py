@@ -2,8 +2,8 @@
 
 A table receives random inserts, updates and deletes; after each FLUSH every view must
 hold what its SELECT returns as a batch query: ROW_NUMBER() <= N per partition (with the
-row number as a column, and without), ORDER BY ... LIMIT / OFFSET, a top-N over an
-aggregate, and a top-N over a join. Every ranking order is total (it ends with the key),
+row number as a column, and without), ORDER BY ... LIMIT / OFFSET, DISTINCT ON, a top-N
+over an aggregate, and a top-N over a join. Every ranking order is total (it ends with the key),
 so the batch answer is unique.
 """
 
@@ -41,6 +41,9 @@ def test_top_n_views_follow_random_changes(conn: psycopg.Connection[Any]) -> Non
         "hidden_key": f"SELECT id, g FROM {t} ORDER BY v * -1, id LIMIT 4",
         "of_groups": f"SELECT g, n FROM (SELECT g, count(*) AS n, ROW_NUMBER() OVER "
                      f"(ORDER BY count(*) DESC, g) AS r FROM {t} GROUP BY g) x WHERE r <= 2",
+        "distinct_on": f"SELECT DISTINCT ON (g) g, id, v FROM {t} ORDER BY g, v DESC, id",
+        "distinct_on_two": f"SELECT DISTINCT ON (s, g) s, g, id FROM {t} "
+                           f"ORDER BY g, s, id DESC",
         "of_join": f"SELECT label, id FROM (SELECT l.label, x.id, ROW_NUMBER() OVER "
                    f"(PARTITION BY l.label ORDER BY x.v, x.id) AS r FROM {t} x JOIN {g} l "
                    f"ON x.g = l.g) y WHERE r <= 1",
@@ -78,6 +81,8 @@ def test_top_n_views_follow_random_changes(conn: psycopg.Connection[Any]) -> Non
      "0A000"),
     ("SELECT id FROM {t} ORDER BY v LIMIT -1", "2201W"),
     ("SELECT id FROM {t} ORDER BY 3 LIMIT 1", "42P10"),
+    ("SELECT DISTINCT ON (id) id, v FROM {t} ORDER BY v, id", "42P10"),
+    ("SELECT DISTINCT ON (id) id, v FROM {t} ORDER BY id LIMIT 3", "0A000"),
 ])
 def test_top_n_refusals(conn: psycopg.Connection[Any], sql: str, sqlstate: str) -> None:
     t = unique("t")
