@@ -40,19 +40,25 @@ class JavaRun:
     outcomes: dict[str, str]  # check name -> "ok" | "FAIL"
 
 
-@pytest.fixture(scope="module")
-def java_run(server: LaminarServer, tmp_path_factory: pytest.TempPathFactory) -> JavaRun:
+def compile_with_pgjdbc(source: Path, classes: Path) -> Path:
+    """Compile a Java program against Debian's pgjdbc into `classes` (skips only where
+    `make install` did not run: it installs the JDK and the jar)."""
     for tool in ("javac", "java"):
         if shutil.which(tool) is None:
             pytest.skip(f"`{tool}` is not installed (apt-get install default-jdk-headless)")
     if not PGJDBC_JAR.is_file():
         pytest.skip(f"{PGJDBC_JAR} is missing (apt-get install libpostgresql-jdbc-java)")
-    classes = tmp_path_factory.mktemp("java-classes")
     compiled = subprocess.run(
-        ["javac", "-encoding", "UTF-8", "-cp", str(PGJDBC_JAR), "-d", str(classes), str(SOURCE)],
+        ["javac", "-encoding", "UTF-8", "-cp", str(PGJDBC_JAR), "-d", str(classes), str(source)],
         capture_output=True, text=True, timeout=TIMEOUT_S, check=False,
     )
     assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+    return classes
+
+
+@pytest.fixture(scope="module")
+def java_run(server: LaminarServer, tmp_path_factory: pytest.TempPathFactory) -> JavaRun:
+    classes = compile_with_pgjdbc(SOURCE, tmp_path_factory.mktemp("java-classes"))
     url = f"jdbc:postgresql://{server.host}:{server.port}/laminar?user=laminar"
     proc = subprocess.run(
         ["java", "-Dfile.encoding=UTF-8", "-cp", f"{classes}:{PGJDBC_JAR}", "ClientTest", url],

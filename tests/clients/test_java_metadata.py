@@ -13,7 +13,6 @@ text in the engine); both are JDBC VARCHAR, which is what a JDBC application rea
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -25,10 +24,9 @@ import pytest
 
 from laminar_pg.testing.postgres import PostgresServer
 from laminar_pg.testing.server import LaminarServer
+from tests.clients.test_java import PGJDBC_JAR, TIMEOUT_S, compile_with_pgjdbc
 
 SOURCE = Path(__file__).parent / "java" / "MetaDataDump.java"
-PGJDBC_JAR = Path("/usr/share/java/postgresql.jar")
-TIMEOUT_S = 180
 
 
 @dataclass
@@ -93,18 +91,7 @@ def ddl(names: Names) -> list[str]:
 
 @pytest.fixture(scope="module")
 def java_classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    for tool in ("javac", "java"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"`{tool}` is not installed (apt-get install default-jdk-headless)")
-    if not PGJDBC_JAR.is_file():
-        pytest.skip(f"{PGJDBC_JAR} is missing (apt-get install libpostgresql-jdbc-java)")
-    classes = tmp_path_factory.mktemp("java-metadata")
-    compiled = subprocess.run(
-        ["javac", "-encoding", "UTF-8", "-cp", str(PGJDBC_JAR), "-d", str(classes), str(SOURCE)],
-        capture_output=True, text=True, timeout=TIMEOUT_S, check=False,
-    )
-    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
-    return classes
+    return compile_with_pgjdbc(SOURCE, tmp_path_factory.mktemp("java-metadata"))
 
 
 def run_dump(classes: Path, url: str, names: Names) -> Dump:

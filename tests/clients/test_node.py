@@ -42,12 +42,17 @@ class NodeRun:
     outcomes: dict[str, str]  # check name -> "ok" | "FAIL"
 
 
-@pytest.fixture(scope="module")
-def node_run(server: LaminarServer) -> NodeRun:
+def require_node_pg() -> None:
+    """Skips only where `make install` did not run (it installs node-postgres with npm)."""
     if shutil.which("node") is None:
         pytest.skip("node is not installed")
     if not (NODE_DIR / "node_modules" / "pg").is_dir():
         pytest.skip("node_modules/pg missing: run `npm install` in tests/clients/node (make deps)")
+
+
+@pytest.fixture(scope="module")
+def node_run(server: LaminarServer) -> NodeRun:
+    require_node_pg()
     proc = subprocess.run(
         ["node", "client_test.js", server.host, str(server.port)],
         cwd=NODE_DIR, capture_output=True, text=True, timeout=TIMEOUT_S, check=False,

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -25,8 +23,8 @@ import pytest
 
 from laminar_pg.testing.postgres import PostgresServer
 from laminar_pg.testing.server import LaminarServer
+from tests.clients.test_node import NODE_DIR, require_node_pg
 
-NODE_DIR = Path(__file__).parent / "node"
 TIMEOUT_S = 120
 
 QUERIES = [
@@ -65,10 +63,7 @@ class Dumps:
 
 @pytest.fixture(scope="module")
 def dumps(server: LaminarServer, postgres: PostgresServer) -> Iterator[Dumps]:
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed")
-    if not (NODE_DIR / "node_modules" / "pg").is_dir():
-        pytest.skip("node_modules/pg missing: run `npm install` in tests/clients/node (make deps)")
+    require_node_pg()
     table = f"nt_{uuid.uuid4().hex[:8]}"
     for dsn in (server.dsn, postgres.dsn):
         with psycopg.connect(dsn, autocommit=True) as conn:
