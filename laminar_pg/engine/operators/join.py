@@ -44,6 +44,7 @@ from laminar_pg.engine.messages import Barrier, Chunk, Message, Watermark
 from laminar_pg.engine.operator import Operator
 from laminar_pg.engine.operators.aggregate_order import CloseQueue
 from laminar_pg.engine.operators.join_expiry import Expiry, micros
+from laminar_pg.engine.operators.row_lists import link_row, unlink_row
 from laminar_pg.engine.state import StateColumn, StateTable
 
 KINDS = ("inner", "left", "right", "full")
@@ -91,31 +92,13 @@ def _apply_rows(row_slots: np.ndarray, key_slots: np.ndarray, weights: np.ndarra
         r = row_slots[i]
         k = key_slots[i]
         if row_key[r] < 0:
-            row_key[r] = k
-            prev[r] = -1
-            first = head[k]
-            next_[r] = first
-            if first >= 0:
-                prev[first] = r
-            head[k] = r
-            count[k] += 1
+            link_row(r, k, row_key, next_, prev, head, count)
         row_weight[r] += weights[i]
         total[k] += weights[i]
     n_dead = 0
     for i in range(row_slots.shape[0]):
         r = row_slots[i]
-        k = row_key[r]
-        if row_weight[r] == 0 and k >= 0:
-            p = prev[r]
-            q = next_[r]
-            if p >= 0:
-                next_[p] = q
-            else:
-                head[k] = q
-            if q >= 0:
-                prev[q] = p
-            row_key[r] = -1
-            count[k] -= 1
+        if row_weight[r] == 0 and unlink_row(r, row_key, next_, prev, head, count) >= 0:
             dead[n_dead] = r
             n_dead += 1
     return n_dead
@@ -130,22 +113,12 @@ def _unlink_rows(rows: np.ndarray, row_weight: np.ndarray, row_key: np.ndarray,
     n = 0
     for i in range(rows.shape[0]):
         r = rows[i]
-        k = row_key[r]
-        if k < 0:
-            continue
-        p = prev[r]
-        q = next_[r]
-        if p >= 0:
-            next_[p] = q
-        else:
-            head[k] = q
-        if q >= 0:
-            prev[q] = p
-        total[k] -= row_weight[r]
-        count[k] -= 1
-        row_key[r] = -1
-        keys_out[n] = k
-        n += 1
+        weight = row_weight[r]
+        k = unlink_row(r, row_key, next_, prev, head, count)
+        if k >= 0:
+            total[k] -= weight
+            keys_out[n] = k
+            n += 1
     return n
 
 
@@ -303,12 +276,7 @@ class HashJoin(Operator):
         assert self.close_key is not None
         words = side.keys.keys.keys_of(key_slots)
         bound = self.keys.decode(words, [self.close_key])[0]
-        unit = bound.type.unit
-        per_us = {"s": 1_000_000, "ms": 1_000, "us": 1}.get(unit)
-        values: np.ndarray = bound.cast(pa.int64()).fill_null(
-            np.iinfo(np.int64).max).to_numpy()
-        micros: np.ndarray = values * per_us if per_us is not None else values // 1_000
-        return micros + self.close_shift
+        return micros(bound) + self.close_shift  # NULL keys are never held
 
     def on_watermark(self, watermark: Watermark, port: int) -> list[Message]:
         advanced = self.input_watermark(watermark, port)

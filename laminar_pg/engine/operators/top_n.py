@@ -32,6 +32,7 @@ from laminar_pg.engine.keys import KeyEncoder
 from laminar_pg.engine.messages import Barrier, Chunk, Message, Watermark
 from laminar_pg.engine.operator import Operator
 from laminar_pg.engine.operators.join import _count_matches, _fill_matches
+from laminar_pg.engine.operators.row_lists import link_row, unlink_row
 from laminar_pg.engine.state import StateColumn, StateTable
 
 
@@ -52,16 +53,8 @@ def _add_rows(row_slots: np.ndarray, part_slots: np.ndarray, weights: np.ndarray
               prev: np.ndarray, head: np.ndarray, count: np.ndarray) -> None:
     for i in range(row_slots.shape[0]):
         r = row_slots[i]
-        p = part_slots[i]
         if row_part[r] < 0:
-            row_part[r] = p
-            prev[r] = -1
-            first = head[p]
-            next_[r] = first
-            if first >= 0:
-                prev[first] = r
-            head[p] = r
-            count[p] += 1
+            link_row(r, part_slots[i], row_part, next_, prev, head, count)
         row_weight[r] += weights[i]
 
 
@@ -69,20 +62,7 @@ def _add_rows(row_slots: np.ndarray, part_slots: np.ndarray, weights: np.ndarray
 def _unlink(rows: np.ndarray, row_part: np.ndarray, next_: np.ndarray, prev: np.ndarray,
             head: np.ndarray, count: np.ndarray) -> None:
     for i in range(rows.shape[0]):
-        r = rows[i]
-        p = row_part[r]
-        if p < 0:
-            continue
-        a = prev[r]
-        b = next_[r]
-        if a >= 0:
-            next_[a] = b
-        else:
-            head[p] = b
-        if b >= 0:
-            prev[b] = a
-        row_part[r] = -1
-        count[p] -= 1
+        unlink_row(rows[i], row_part, next_, prev, head, count)
 
 
 @numba.njit(nogil=True, cache=True)
