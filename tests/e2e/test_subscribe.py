@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -21,10 +20,7 @@ import psycopg
 import pytest
 
 from laminar_pg.testing.server import LaminarServer
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+from tests.e2e.test_streaming import unique
 
 
 @pytest.fixture
