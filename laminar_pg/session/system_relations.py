@@ -6,7 +6,8 @@ session/relations.py); docs/observability.md documents every column.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -16,62 +17,20 @@ from laminar_pg.session.relations import relation
 if TYPE_CHECKING:
     from laminar_pg.session.session import PgSession
 
-
-@relation("laminar_catalog.sources")
-def sources(session: PgSession) -> pa.Table:
-    return figures.sources(session.db)
-
-
-@relation("laminar_catalog.streams")
-def streams(session: PgSession) -> pa.Table:
-    return figures.streams(session.db)
+# The relations built from the database alone: figures.<name>(db).
+FROM_DATABASE = ("sources", "streams", "materialized_views", "sinks", "pipeline_metrics",
+                 "source_metrics", "view_metrics", "stream_metrics", "operator_metrics",
+                 "watermarks", "sessions")
 
 
-@relation("laminar_catalog.materialized_views")
-def materialized_views(session: PgSession) -> pa.Table:
-    return figures.materialized_views(session.db)
+def _from_database(build: Callable[[Any], pa.Table]) -> Callable[[PgSession], pa.Table]:
+    return lambda session: build(session.db)
+
+
+for _name in FROM_DATABASE:
+    relation(f"laminar_catalog.{_name}")(_from_database(getattr(figures, _name)))
 
 
 @relation("laminar_catalog.tables")
 def tables(session: PgSession) -> pa.Table:
     return figures.tables(session.db, session._catalog(), session._describe_engine())
-
-
-@relation("laminar_catalog.sinks")
-def sinks(session: PgSession) -> pa.Table:
-    return figures.sinks(session.db)
-
-
-@relation("laminar_catalog.pipeline_metrics")
-def pipeline_metrics(session: PgSession) -> pa.Table:
-    return figures.pipeline_metrics(session.db)
-
-
-@relation("laminar_catalog.source_metrics")
-def source_metrics(session: PgSession) -> pa.Table:
-    return figures.source_metrics(session.db)
-
-
-@relation("laminar_catalog.view_metrics")
-def view_metrics(session: PgSession) -> pa.Table:
-    return figures.view_metrics(session.db)
-
-
-@relation("laminar_catalog.stream_metrics")
-def stream_metrics(session: PgSession) -> pa.Table:
-    return figures.stream_metrics(session.db)
-
-
-@relation("laminar_catalog.operator_metrics")
-def operator_metrics(session: PgSession) -> pa.Table:
-    return figures.operator_metrics(session.db)
-
-
-@relation("laminar_catalog.watermarks")
-def watermarks(session: PgSession) -> pa.Table:
-    return figures.watermarks(session.db)
-
-
-@relation("laminar_catalog.sessions")
-def sessions(session: PgSession) -> pa.Table:
-    return figures.sessions(session.db)
