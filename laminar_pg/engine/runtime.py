@@ -35,6 +35,7 @@ from typing import Any
 import pyarrow as pa
 import structlog
 
+from laminar_pg.engine.checkpoint import Capture, Checkpointer, capture_flow
 from laminar_pg.engine.dataflow import DataflowFailed, Node, push
 from laminar_pg.engine.messages import Barrier, Chunk, Watermark
 from laminar_pg.engine.sources_driver import SourceReader
@@ -67,6 +68,8 @@ class Dataflow:
     failed: str | None = None
     failed_sqlstate: str = "XX000"
     created_ms: int = 0
+    definition: str = ""  # definition_key of its CREATE statement (checkpoints match on it)
+    restored_from: int | None = None  # the checkpoint epoch its state was restored from
     # wall time (seconds) of the newest change delivered to it / reflected by the version
     # it published at the last barrier; when that version last changed
     last_ingest: float | None = None
@@ -108,6 +111,9 @@ class Runtime:
         self.cycle_max_ns = 0
         self.last_cycle_utilization = 0.0  # busy share of the last epoch's wall time
         self._cycle_started = time.monotonic()
+        # checkpoints (None: off); the newest change-log LSN whose changes were fed in
+        self.checkpointer: Checkpointer | None = None
+        self.fed_lsn = 0
         self._thread = threading.Thread(target=self._run, name="laminar-pipeline", daemon=True)
 
     # ------------------------------------------------------------ called by sessions
@@ -159,6 +165,28 @@ class Runtime:
 
         self.call(request)
         return future
+
+    def checkpoint(self) -> Future[Any]:
+        """CHECKPOINT: resolves with the manifest of a checkpoint taken at a barrier
+        after this call."""
+        checkpointer = self.checkpointer
+        if checkpointer is None:
+            raise RuntimeError("checkpoints are off")
+        future: Future[Any] = Future()
+
+        def request() -> None:
+            checkpointer.request().add_done_callback(
+                lambda done: future.set_exception(exc) if (exc := done.exception())
+                else future.set_result(done.result()))
+            self._flush_waiters.append(Future())  # a barrier now
+
+        self.call(request)
+        return future
+
+    def resume(self, epoch: int, timestamp_ms: int) -> None:
+        """After recovery from a checkpoint: epochs and their timestamps go on from it."""
+        self.epoch = max(self.epoch, epoch)
+        self._last_timestamp_ms = max(self._last_timestamp_ms, timestamp_ms)
 
     # ------------------------------------------------------------ the pipeline thread
 
@@ -295,9 +323,30 @@ class Runtime:
                 del views[oid]
         self.snapshot = Snapshot(self.epoch, stamp, views, failed)
         self.cycles += 1
+        checkpointer = self.checkpointer
+        if checkpointer is not None and checkpointer.due(time.monotonic()):
+            self._checkpoint(checkpointer, barrier)
         waiters, self._flush_waiters = self._flush_waiters, []
         for future in waiters:
             future.set_result(self.epoch)
+
+    def _checkpoint(self, checkpointer: Checkpointer, barrier: Barrier) -> None:
+        """Capture every running dataflow's state as of this barrier and hand it to the
+        checkpoint thread (the pipeline does not wait for the write)."""
+        began = time.perf_counter()
+        waiters, checkpointer.requests = checkpointer.requests, []
+        try:
+            flows = [capture_flow(flow, flow.definition) for flow in self.ordered()
+                     if flow.failed is None and flow.definition]
+        except Exception as exc:
+            log.exception("checkpoint.capture_failed", epoch=barrier.epoch)
+            checkpointer.failed += 1
+            for future in waiters:
+                future.set_exception(exc)
+            return
+        checkpointer.submit(Capture(barrier.epoch, barrier.timestamp_ms, self.fed_lsn,
+                                    time.time(), (time.perf_counter() - began) * 1000,
+                                    flows, waiters))
 
     def _published_ingest(self, flow: Dataflow) -> None:
         """What the version published now reflects: its own newest change, or a newer

@@ -78,6 +78,13 @@ class SourceReader:
         self.watermark: int | None = None
         self.done = False
 
+    def resume(self, now: float) -> None:
+        """After its state was restored from a checkpoint: pacing goes on from the events
+        already read, as if they had been read just now at the requested rate."""
+        rate = self.generator.events_per_second
+        self.started = now - (self.events_read / rate if rate else 0.0)
+        self.rate_samples = ((now, self.events_read),)
+
     def budget(self, now: float) -> int:
         """Events the pacing allows to read now (all of a chunk when unpaced)."""
         rate = self.generator.events_per_second

@@ -74,6 +74,10 @@ SCHEMAS: dict[str, pa.Schema] = {name: pa.schema(fields) for name, fields in {
     "watermarks": [
         ("kind", TEXT), ("name", TEXT), ("id", BIGINT), ("split", BIGINT),
         ("watermark", EVENT_TIME), ("lag_seconds", FLOAT)],
+    "checkpoints": [
+        ("epoch", BIGINT), ("started_at", TIMESTAMPTZ), ("duration_ms", FLOAT),
+        ("capture_ms", FLOAT), ("bytes_written", BIGINT), ("state_bytes", BIGINT),
+        ("status", TEXT), ("retained", BOOL), ("error", TEXT)],
     "sessions": [
         ("pid", BIGINT), ("usename", TEXT), ("datname", TEXT), ("application_name", TEXT),
         ("backend_start", TIMESTAMPTZ), ("state", TEXT), ("query", TEXT),
@@ -297,6 +301,8 @@ def pipeline_metrics(db: Any, now: float | None = None) -> pa.Table:
     cycles = runtime.cycles
     snapshot = runtime.snapshot
     pending = streaming.pending_rows
+    checkpointer = runtime.checkpointer
+    last = checkpointer.last if checkpointer is not None else None
     rows = _empty("pipeline_metrics")
     values: dict[str, Any] = {
         "state": runtime.state,
@@ -316,15 +322,35 @@ def pipeline_metrics(db: Any, now: float | None = None) -> pa.Table:
         "pending_rows": max(0, pending),
         "dataflows": len(flows),
         "failed_dataflows": sum(1 for f in flows if f.failed is not None),
-        # checkpoints do not exist yet (issue 7): none completed, none failed
-        "checkpoints_completed": 0,
-        "checkpoints_failed": 0,
-        "last_checkpoint_seconds": 0.0,
-        "checkpoint_epoch": 0,
+        "checkpoints_completed": checkpointer.completed if checkpointer else 0,
+        "checkpoints_failed": checkpointer.failed if checkpointer else 0,
+        "last_checkpoint_seconds": last.duration_ms / 1000 if last else 0.0,
+        "checkpoint_epoch": last.epoch if last else 0,
     }
     for key, value in values.items():
         rows[key].append(value)
     return _table("pipeline_metrics", rows)
+
+
+def checkpoints(db: Any) -> pa.Table:
+    """The retained checkpoints (those recovery can start from) and this process's
+    checkpoints, completed or failed, newest last."""
+    rows = _empty("checkpoints")
+    checkpointer = db.streaming.runtime.checkpointer
+    if checkpointer is None:
+        return _table("checkpoints", rows)
+    retained = checkpointer.retained_epochs()
+    for outcome in checkpointer.history:
+        rows["epoch"].append(outcome.epoch)
+        rows["started_at"].append(_wall(outcome.started_at))
+        rows["duration_ms"].append(outcome.duration_ms)
+        rows["capture_ms"].append(outcome.capture_ms)
+        rows["bytes_written"].append(outcome.bytes_written)
+        rows["state_bytes"].append(outcome.state_bytes)
+        rows["status"].append(outcome.status)
+        rows["retained"].append(outcome.epoch in retained and outcome.status == "completed")
+        rows["error"].append(outcome.error)
+    return _table("checkpoints", rows)
 
 
 def source_metrics(db: Any, now: float | None = None) -> pa.Table:

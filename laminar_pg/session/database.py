@@ -15,6 +15,7 @@ import structlog
 
 from laminar_pg.catalog.objects import Catalog
 from laminar_pg.config import Config
+from laminar_pg.engine.checkpoint import Checkpointer, CheckpointStore
 from laminar_pg.engine.runtime import Runtime
 from laminar_pg.session import engine, tables
 from laminar_pg.session.lookup import Lookups
@@ -45,11 +46,22 @@ class Database:
         self.lookups = Lookups()  # primary-key indexes for point lookups (session/lookup.py)
         self.applied_lsn = 0
         self.streaming = Streaming(Runtime(config.barrier_interval), config.workers)
+        self.checkpoints: CheckpointStore | None = None
         try:
+            self.checkpoints = CheckpointStore(config.data_dir / "checkpoints",
+                                               config.checkpoints_retained)
             self._recover()
         except BaseException:
+            self.streaming.runtime.stop()
+            if self.checkpoints is not None:
+                self.checkpoints.close()
             self.log.close()
             raise
+        # checkpoints start once recovery is complete (a checkpoint of a half-recovered
+        # pipeline would name the wrong change-log position)
+        self.streaming.runtime.checkpointer = Checkpointer(
+            self.checkpoints, config.checkpoint_interval,
+            lambda lsn: self.log.wait_durable_sync(lsn))
 
     def _recover(self) -> None:
         """Rebuild the tables and the catalog from the change log, record by record."""
@@ -95,7 +107,12 @@ class Database:
         return next(self._pids) & 0x7FFFFFFF, secrets.randbits(31)
 
     def close(self) -> None:
-        self.streaming.runtime.stop()
+        runtime = self.streaming.runtime
+        runtime.stop()
+        if runtime.checkpointer is not None:
+            runtime.checkpointer.stop()
+        if self.checkpoints is not None:
+            self.checkpoints.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.log.close()
         self.duck.close()

@@ -1358,6 +1358,7 @@ _HANDLERS: dict[type, Any] = {
     ast.CreateSink: streaming_ddl.create_sink,
     ast.DropObject: streaming_ddl.drop_objects,
     ast.FlushStatement: streaming_ddl.flush,
+    ast.CheckpointStatement: streaming_ddl.checkpoint,
     ast.ShowCreate: streaming_ddl.show_create,
     ast.ShowColumns: streaming_ddl.show_columns,
     exp.Comment: pg_comments.comment_on,

@@ -22,6 +22,7 @@ import asyncio
 import functools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -33,6 +34,14 @@ from sqlglot import exp
 
 from laminar_pg import errcodes
 from laminar_pg.catalog.objects import Catalog, CatalogObject
+from laminar_pg.crashpoints import crashpoint
+from laminar_pg.engine.checkpoint import (
+    CheckpointStore,
+    Manifest,
+    RestoreMismatch,
+    definition_key,
+    restore_flow,
+)
 from laminar_pg.engine.dataflow import Node
 from laminar_pg.engine.expr import sql_type_to_arrow
 from laminar_pg.engine.messages import Chunk, Watermark
@@ -278,8 +287,9 @@ class Streaming:
         runtime.add(flow)
         self.tables_read.update(flow.tables)
 
-    def feed_commit(self, ops: list[Any]) -> None:
-        """After a commit: its table changes, into every dataflow reading those tables."""
+    def feed_commit(self, ops: list[Any], lsn: int = 0) -> None:
+        """After a commit (log record `lsn`): its table changes, into every dataflow
+        reading those tables."""
         changes = [op for op in ops if isinstance(op, ChangeOp) and op.oid in self.tables_read]
         if not changes:
             return
@@ -290,21 +300,48 @@ class Streaming:
 
         def apply() -> None:
             try:
-                deliver()
+                self.deliver_changes(changes)
+                runtime.fed_lsn = max(runtime.fed_lsn, lsn)
             finally:
                 with self._pending_lock:
                     self.pending_rows -= rows
 
-        def deliver() -> None:
-            for op in changes:
-                batch = op.batch
-                weights = batch.column(batch.num_columns - 1).to_numpy().astype(np.int64)
-                chunk = Chunk(engine_arrow(batch.drop_columns([WEIGHT])), weights)
-                for flow in list(runtime.dataflows.values()):
-                    for node in flow.tables.get(op.oid, []):
-                        runtime.deliver(flow, node, chunk)
-
         runtime.feed(apply)
+
+    def restore(self, flow: Dataflow, payload: bytes, buffers: list[bytearray],
+                epoch: int) -> None:
+        """On the pipeline thread: start a dataflow from its checkpointed state; its
+        upstream views (restored from the same checkpoint) go on from there, so they give
+        no snapshot."""
+        runtime = self.runtime
+        upstreams = []
+        for upstream_oid in flow.views:
+            upstream = runtime.dataflows.get(upstream_oid)
+            if upstream is None or upstream.output_node is None or upstream.failed is not None:
+                raise RestoreMismatch(f"upstream view {upstream_oid} is not running")
+            upstreams.append(upstream)
+        restore_flow(flow, payload, buffers, time.monotonic())
+        for upstream in upstreams:
+            assert upstream.output_node is not None
+            for node in flow.views[upstream.oid]:
+                upstream.output_node.connect(node)
+        flow.restored_from = epoch
+        runtime.add(flow)
+        self.tables_read.update(flow.tables)
+
+    def deliver_changes(self, changes: list[ChangeOp], only: set[int] | None = None) -> None:
+        """On the pipeline thread: table changes into the dataflows reading them (all, or
+        the ones in `only`)."""
+        runtime = self.runtime
+        for op in changes:
+            batch = op.batch
+            weights = batch.column(batch.num_columns - 1).to_numpy().astype(np.int64)
+            chunk = Chunk(engine_arrow(batch.drop_columns([WEIGHT])), weights)
+            for flow in list(runtime.dataflows.values()):
+                if only is not None and flow.oid not in only:
+                    continue
+                for node in flow.tables.get(op.oid, []):
+                    runtime.deliver(flow, node, chunk)
 
     async def wait_for_room(self) -> None:
         """Before a commit is acknowledged: wait while the pipeline is more than
@@ -403,7 +440,13 @@ def table_snapshots(state: Any, snapshots: list[tuple[Node, Relation]]) -> dict[
 
 def recover_streaming(db: Any, duck: Any, ops: list[DdlOp]) -> None:
     """On start: rebuild the sources, streams and views the log defines, in creation
-    order, and wait for the first epoch so that every view is readable."""
+    order, and wait for the first epoch so that every view is readable.
+
+    A view or sink the newest checkpoint holds (same definition, and every view it reads
+    restored too) starts from its saved state: its sources resume at their saved offsets
+    and the tables it reads replay the change log after the checkpoint's LSN. Any other
+    starts from scratch (sources from their first event, tables and views from their
+    current rows), which is exact too, only slower."""
     from laminar_pg.session import tables
 
     live: dict[int, DdlOp] = {}
@@ -413,10 +456,17 @@ def recover_streaming(db: Any, duck: Any, ops: list[DdlOp]) -> None:
             live.pop(op.oid, None)
         else:
             live[op.oid] = op
+    streaming: Streaming = db.streaming
+    runtime = streaming.runtime
+    store: CheckpointStore | None = getattr(db, "checkpoints", None)
+    manifest = store.latest() if store is not None else None
+    if manifest is not None:
+        runtime.resume(manifest.epoch, manifest.timestamp_ms)
+        runtime.fed_lsn = manifest.log_lsn
     if not live:
         return
-    streaming: Streaming = db.streaming
     state = tables.WriteState(duck, db.catalog, ["public"])
+    restored: set[int] = set()
     for oid in sorted(live):
         op = live[oid]
         obj = db.catalog.objects[oid]
@@ -428,31 +478,98 @@ def recover_streaming(db: Any, duck: Any, ops: list[DdlOp]) -> None:
             elif obj.kind == "stream":
                 streaming.objects[oid] = streaming.define_stream(
                     tree, obj, make_resolver(streaming, state))
-            elif obj.kind == "materialized view":
-                flow, out, depends, snapshots = streaming.plan_view(
-                    tree.args["expression"], tree.args.get("emit"),
-                    make_resolver(streaming, state), oid, obj.name)
-                rows = table_snapshots(state, snapshots)
-                streaming.runtime.call(functools.partial(streaming.install, flow, rows)).result()
-                streaming.objects[oid] = StreamingObject(obj, op.sql, tree, out, depends)
-                duck.register(view_relation(oid), out.empty_table())
-                duck.execute(view_ddl(obj))
-            elif obj.kind == "sink":
-                query = sink_query(tree)
-                flow, depends, snapshots = streaming.plan_sink(
-                    query, make_resolver(streaming, state), oid, obj.name)
-                rows = table_snapshots(state, snapshots)
-                streaming.runtime.call(functools.partial(streaming.install, flow, rows)).result()
-                assert isinstance(tree, ast.CreateSink)
-                streaming.objects[oid] = StreamingObject(obj, op.sql, tree, pa.schema([]),
-                                                         depends, options=tree.options_dict)
+            elif obj.kind in ("materialized view", "sink"):
+                _start(streaming, state, _planner(streaming, state, obj, op.sql, tree), op.sql,
+                       store, manifest, restored)
+                if obj.kind == "materialized view":
+                    duck.register(view_relation(oid),
+                                  streaming.objects[oid].schema.empty_table())
+                    duck.execute(view_ddl(obj))
         except Exception as exc:  # the object stays (DROP works); its view reports why
             log.error("could not rebuild", kind=obj.kind, name=obj.name, error=error_text(exc))
             streaming.objects[oid] = StreamingObject(obj, op.sql, tree, pa.schema([]))
             if obj.kind == "materialized view":
                 failed = Dataflow(oid, obj.name, failed=f"could not rebuild: {error_text(exc)}")
-                streaming.runtime.call(functools.partial(streaming.runtime.add, failed)).result()
-    streaming.runtime.flush().result(timeout=600)
+                runtime.call(functools.partial(runtime.add, failed)).result()
+    if manifest is not None:
+        replayed = _replay_log_tail(db, streaming, manifest, restored)
+        log.info("checkpoint.restored", epoch=manifest.epoch, restored=len(restored),
+                 rebuilt=sum(1 for f in runtime.dataflows.values() if f.oid not in restored),
+                 log_records_replayed=replayed)
+        crashpoint("after_restore")
+    runtime.flush().result(timeout=600)
+
+
+def _planner(streaming: Streaming, state: Any, obj: CatalogObject, sql: str,
+             tree: exp.Expr) -> Callable[[], tuple[Dataflow, Any]]:
+    """Plans the view or sink `sql` defines (again each time it is called) and records
+    its streaming object."""
+    def plan() -> tuple[Dataflow, Any]:
+        resolver = make_resolver(streaming, state)
+        if obj.kind == "sink":
+            assert isinstance(tree, ast.CreateSink)
+            flow, depends, snapshots = streaming.plan_sink(sink_query(tree), resolver,
+                                                           obj.oid, obj.name)
+            streaming.objects[obj.oid] = StreamingObject(
+                obj, sql, tree, pa.schema([]), depends, options=tree.options_dict)
+            return flow, snapshots
+        flow, out, depends, snapshots = streaming.plan_view(
+            tree.args["expression"], tree.args.get("emit"), resolver, obj.oid, obj.name)
+        streaming.objects[obj.oid] = StreamingObject(obj, sql, tree, out, depends)
+        return flow, snapshots
+
+    return plan
+
+
+def _start(streaming: Streaming, state: Any, plan: Callable[[], tuple[Dataflow, Any]],
+           sql: str, store: CheckpointStore | None, manifest: Manifest | None,
+           restored: set[int]) -> None:
+    """Install a planned view or sink: from the checkpoint when it holds the flow, else
+    from scratch."""
+    runtime = streaming.runtime
+    flow, snapshots = plan()
+    flow.definition = definition_key(sql)
+    saved = manifest.flows.get(flow.oid) if manifest is not None else None
+    if (saved is not None and store is not None and manifest is not None
+            and saved["definition"] == flow.definition
+            and all(upstream in restored for upstream in flow.views)):
+        try:
+            payload, buffers = store.read_flow(manifest, flow.oid)
+            runtime.call(functools.partial(streaming.restore, flow, payload, buffers,
+                                           manifest.epoch)).result()
+            restored.add(flow.oid)
+            return
+        except Exception as exc:
+            log.warning("checkpoint.flow_not_restored", name=flow.name, epoch=manifest.epoch,
+                        error=error_text(exc))
+            flow, snapshots = plan()  # the failed restore may have changed the fresh one
+            flow.definition = definition_key(sql)
+    rows = table_snapshots(state, snapshots)
+    runtime.call(functools.partial(streaming.install, flow, rows)).result()
+
+
+def _replay_log_tail(db: Any, streaming: Streaming, manifest: Manifest,
+                     restored: set[int]) -> int:
+    """The table changes committed after the checkpoint, into the restored flows (the
+    ones started from scratch read the tables' current rows already)."""
+    runtime = streaming.runtime
+    wanted = {table for oid in restored for table in runtime.dataflows[oid].tables}
+    if not wanted:
+        return 0
+    records = 0
+    pending: list[ChangeOp] = []
+    for record in db.log.records(manifest.log_lsn + 1):
+        records += 1
+        pending.extend(op for op in record.ops
+                       if isinstance(op, ChangeOp) and op.oid in wanted)
+        if len(pending) >= 64:
+            runtime.call(functools.partial(streaming.deliver_changes, pending,
+                                           restored)).result()
+            pending = []
+    if pending:
+        runtime.call(functools.partial(streaming.deliver_changes, pending, restored)).result()
+    runtime.fed_lsn = max(runtime.fed_lsn, db.log.durable_lsn)
+    return records
 
 
 def sink_query(tree: Any) -> exp.Expr:

@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from laminar_pg import errcodes
 from laminar_pg.catalog.objects import CatalogObject
+from laminar_pg.engine.checkpoint import definition_key
 from laminar_pg.engine.expr import pg_type_name
 from laminar_pg.errors import error_for
 from laminar_pg.observability import explain
@@ -150,6 +151,7 @@ async def create_view(session: PgSession, tree: ast.CreateMaterializedView,
         state.duck.register(view_relation(obj.oid), out.empty_table())
         state.duck.execute(view_ddl(obj))
         state.ddl(item.definition, obj.oid, obj.key)
+        flow.definition = definition_key(item.definition)
         await wait(streaming.runtime.call(functools.partial(streaming.install, flow, table_rows)))
         streaming.objects[obj.oid] = item
         undo = _forget(session, obj.oid, running=True)
@@ -194,6 +196,7 @@ async def create_sink(session: PgSession, tree: ast.CreateSink, params: Any) -> 
         item = StreamingObject(obj, tree.sql(dialect=Laminar), tree, pa.schema([]), depends,
                                options=options)
         state.ddl(item.definition, obj.oid, obj.key)
+        flow.definition = definition_key(item.definition)
         await wait(streaming.runtime.call(functools.partial(streaming.install, flow, table_rows)))
         streaming.objects[obj.oid] = item
         return _forget(session, obj.oid, running=True)
@@ -318,6 +321,20 @@ async def table_dependents(session: PgSession, tree: exp.Expr) -> None:
                 detail=f"{first.kind} {first.obj.name} depends on table {obj.name}",
                 hint=None if verb == "alter" else "Use DROP ... CASCADE to drop them too.")
         await drop_with_dependents(session, state, dependents, True)
+
+
+async def checkpoint(session: PgSession, tree: ast.CheckpointStatement,
+                     params: Any) -> CommandResult:
+    """CHECKPOINT: returns once a checkpoint taken after it is durable (its manifest
+    written), so everything ingested and committed before it survives a crash without
+    replay."""
+    _refuse_in_block(session, "CHECKPOINT")
+    runtime = session.db.streaming.runtime
+    if runtime.checkpointer is None:
+        raise errcodes.ObjectNotInPrerequisiteState("checkpoints are not running")
+    await session.writes.wait_visible_durable()
+    await wait(runtime.checkpoint())
+    return CommandResult("CHECKPOINT")
 
 
 async def flush(session: PgSession, tree: ast.FlushStatement, params: Any) -> CommandResult:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 # The relations built from the database alone: figures.<name>(db).
 FROM_DATABASE = ("sources", "streams", "materialized_views", "sinks", "pipeline_metrics",
                  "source_metrics", "view_metrics", "stream_metrics", "operator_metrics",
-                 "watermarks", "sessions")
+                 "watermarks", "checkpoints", "sessions")
 
 
 def _from_database(build: Callable[[Any], pa.Table]) -> Callable[[PgSession], pa.Table]:

@@ -126,7 +126,7 @@ class Writes:
                 except Exception as exc:
                     _panic(exc)
                 self.db.lookups.apply_commit(state.ops)  # still under the writer lock
-                self.db.streaming.feed_commit(state.ops)  # in commit order, to the views
+                self.db.streaming.feed_commit(state.ops, lsn)  # in commit order, to the views
                 if state.catalog_changed:
                     self.db.catalog = state.catalog
             elif commit:

@@ -37,6 +37,8 @@ import pyarrow as pa
 import pyarrow.ipc
 from rocksdict import Options, Rdict, WriteBatch, WriteOptions
 
+from laminar_pg.crashpoints import crashpoint
+
 __all__ = [
     "FORMAT_VERSION",
     "WEIGHT_COLUMN",
@@ -475,6 +477,7 @@ class ChangeLog:
                 # The high-water mark makes cancelled and truncated LSNs never be reused.
                 batch.put(_META_HWM, last.to_bytes(8, "big"))
                 self._db.write(batch, self._nosync)
+                crashpoint("mid_changelog_batch")
                 self._db.flush_wal(True)  # fsync, with the GIL released
             except BaseException as exc:
                 self._fail(exc)
