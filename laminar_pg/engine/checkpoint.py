@@ -187,13 +187,13 @@ class FlowState:
     definition: str  # sha256 of the definition the flow was built from
     labels: list[str]
     payload: bytes
-    buffers: list[bytes | bytearray]
+    buffers: list[bytes | bytearray | memoryview]
     sources: list[dict[str, Any]]
     rows: int | None  # a view's row count
 
     @property
     def nbytes(self) -> int:
-        return len(self.payload) + sum(len(b) for b in self.buffers)
+        return len(self.payload) + sum(memoryview(b).nbytes for b in self.buffers)
 
 
 def definition_key(sql: str) -> str:
@@ -207,13 +207,15 @@ def capture_flow(flow: Any, definition: str) -> FlowState:
                   for node in flow.nodes],
         "readers": [reader for reader, _ in flow.readers],
     }
-    buffers: list[bytes | bytearray] = []
+    buffers: list[bytes | bytearray | memoryview] = []
 
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
         raw = buffer.raw()
         if raw.nbytes < INLINE_BYTES:
             return True  # in band
-        buffers.append(bytes(raw))  # a copy: the pipeline goes on changing the array
+        # A writable buffer (a numpy array) is copied: the pipeline goes on changing it.
+        # A read-only one (an Arrow buffer) never changes: the view keeps it alive.
+        buffers.append(raw if raw.readonly else bytes(raw))
         return False
 
     out = io.BytesIO()
@@ -242,6 +244,7 @@ def restore_flow(flow: Any, payload: bytes, buffers: list[bytearray], now: float
     memo: dict[int, bool] = {}
     for node, (saved, fields) in zip(flow.nodes, nodes, strict=True):
         _merge_into(node.operator, saved, memo)
+        node.operator.after_restore()
         for name, value in fields.items():
             setattr(node, name, value)
     for (reader, _), saved in zip(flow.readers, tree["readers"], strict=True):
@@ -443,7 +446,7 @@ class CheckpointStore:
                 batch = WriteBatch(raw_mode=True)
                 page_lists = []
                 for buffer in flow.buffers:
-                    view = memoryview(buffer)
+                    view = memoryview(buffer).cast("B")
                     names = []
                     for start in range(0, len(view), PAGE_BYTES):
                         page = view[start:start + PAGE_BYTES]
@@ -457,7 +460,8 @@ class CheckpointStore:
                         pages.add(name)
                     page_lists.append(names)
                 record = pickle.dumps((flow.payload, page_lists,
-                                       [len(b) for b in flow.buffers]), protocol=5)
+                                       [memoryview(b).nbytes for b in flow.buffers]),
+                                      protocol=5)
                 batch.put(_flow_key(capture.epoch, flow.oid), record)
                 written += len(record)
                 self.db.write(batch, self._nosync)

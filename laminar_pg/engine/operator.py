@@ -22,6 +22,9 @@ class Operator:
     """One node of a dataflow. `schema` is the schema of the chunks it emits."""
 
     name = "operator"
+    # attributes a checkpoint leaves out because `after_restore` rebuilds them from the
+    # rest of the state (engine/checkpoint.py)
+    derived: tuple[str, ...] = ()
 
     def __init__(self, schema: pa.Schema, inputs: int = 1) -> None:
         self.schema = schema
@@ -42,6 +45,16 @@ class Operator:
 
     def state_bytes(self) -> int:
         return 0
+
+    def __getstate__(self) -> dict[str, object]:
+        """What a checkpoint pickles: every attribute but the derived ones."""
+        state = dict(vars(self))
+        for name in self.derived:
+            state.pop(name, None)
+        return state
+
+    def after_restore(self) -> None:
+        """Rebuild the derived attributes after a checkpoint restored the state."""
 
     def input_watermark(self, watermark: Watermark, port: int) -> int | None:
         """Record an input's watermark; the new combined watermark if it rose, else None."""

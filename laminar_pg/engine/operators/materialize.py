@@ -54,6 +54,7 @@ class NegativeMultiplicity(Exception):
 
 class Materialize(Operator):
     name = "materialize"
+    derived = ("_version",)  # the pages, concatenated
 
     def __init__(self, schema: pa.Schema) -> None:
         super().__init__(schema)
@@ -172,6 +173,10 @@ class Materialize(Operator):
             else:
                 self.pages[page] = pa.RecordBatch.from_arrays(
                     [pa.nulls(len(slots))], names=["_"]).select([])
+        self._version = pa.Table.from_batches(
+            [b for b in self.pages if b is not None], schema=self.schema)
+
+    def after_restore(self) -> None:
         self._version = pa.Table.from_batches(
             [b for b in self.pages if b is not None], schema=self.schema)
 
