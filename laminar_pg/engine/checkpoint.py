@@ -13,7 +13,8 @@ Strategy (DESIGN.md "Semantics", docs/architecture.md "Checkpoints"):
 - Write, on the checkpoint thread: buffers are cut into pages of PAGE_BYTES, each named
   by its SHA-256. A page already stored by a retained checkpoint is not written again, so
   a checkpoint writes only the pages its epochs changed (a state that did not change
-  costs a hash, not a write). Then the flow records (payload + page names), one WAL sync,
+  costs a hash, not a write); the payload is paged the same way. Then the flow records
+  (page names), one WAL sync,
   a wait until the change log is durable up to the LSN the state reflects, and the
   manifest: a JSON file written to a temporary name, synced, renamed, directory synced.
   A checkpoint is complete exactly when its manifest exists; recovery never reads state
@@ -29,7 +30,8 @@ Strategy (DESIGN.md "Semantics", docs/architecture.md "Checkpoints"):
   which is still exact (sources replay from their first event).
 
 Layout of `<data dir>/checkpoints/`: `state/` (a RocksDB: `page/<sha256>` -> bytes,
-`flow/<epoch:20>/<oid>` -> record) and `manifest-<epoch:20>.json`.
+`flow/<epoch:20>/<oid>` -> the page names of its payload and of each buffer) and
+`manifest-<epoch:20>.json`.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import structlog
 from rocksdict import Options, Rdict, WriteBatch, WriteOptions
 
@@ -252,6 +255,19 @@ def restore_flow(flow: Any, payload: bytes, buffers: list[bytearray], now: float
         reader.resume(now)
 
 
+def saved_view_contents(store: CheckpointStore, manifest: Manifest, oid: int,
+                        schema: pa.Schema) -> pa.Table:
+    """A view's contents as of a checkpoint (what its Materialize operator, the flow's
+    last node, had published at that barrier)."""
+    payload, buffers = store.read_flow(manifest, oid)
+    tree = _Unpickler(io.BytesIO(payload), buffers=buffers).load()
+    output = tree["nodes"][-1][0]
+    pages = getattr(output, "pages", None)
+    if pages is None:
+        raise ValueError(f"checkpoint {manifest.epoch} holds no view contents for {oid}")
+    return pa.Table.from_batches([b for b in pages if b is not None], schema=schema)
+
+
 # ------------------------------------------------------------------ manifests
 
 
@@ -371,7 +387,7 @@ class CheckpointStore:
             raw = self.db.get(_flow_key(manifest.epoch, oid))
             if raw is None:
                 raise ValueError(f"flow {oid} of epoch {manifest.epoch} is missing")
-            _, page_lists, _ = pickle.loads(raw)
+            page_lists, _ = pickle.loads(raw)
             for names in page_lists:
                 pages.update(names)
         return pages
@@ -411,13 +427,17 @@ class CheckpointStore:
     def latest(self) -> Manifest | None:
         return self.manifests[-1] if self.manifests else None
 
+    def at(self, epoch: int) -> Manifest | None:
+        """The retained checkpoint of `epoch`, if there is one."""
+        return next((m for m in list(self.manifests) if m.epoch == epoch), None)
+
     def read_flow(self, manifest: Manifest, oid: int) -> tuple[bytes, list[bytearray]]:
         """A saved flow's payload and its buffers (writable: the restored arrays are
         the operators' live state)."""
         raw = self.db.get(_flow_key(manifest.epoch, oid))
         if raw is None:
             raise ValueError(f"checkpoint {manifest.epoch} has no state for {oid}")
-        payload, page_lists, sizes = pickle.loads(raw)
+        page_lists, sizes = pickle.loads(raw)
         buffers = []
         for names, size in zip(page_lists, sizes, strict=True):
             buffer = bytearray(size)
@@ -431,7 +451,7 @@ class CheckpointStore:
             if offset != size:
                 raise ValueError(f"checkpoint {manifest.epoch}: a state buffer is short")
             buffers.append(buffer)
-        return payload, buffers
+        return bytes(buffers[0]), buffers[1:]
 
     # ---- writing (the checkpoint thread)
 
@@ -445,7 +465,8 @@ class CheckpointStore:
             for index, flow in enumerate(capture.flows):
                 batch = WriteBatch(raw_mode=True)
                 page_lists = []
-                for buffer in flow.buffers:
+                sizes = []
+                for buffer in [flow.payload, *flow.buffers]:  # the payload is paged too
                     view = memoryview(buffer).cast("B")
                     names = []
                     for start in range(0, len(view), PAGE_BYTES):
@@ -459,9 +480,8 @@ class CheckpointStore:
                             pages_written += 1
                         pages.add(name)
                     page_lists.append(names)
-                record = pickle.dumps((flow.payload, page_lists,
-                                       [memoryview(b).nbytes for b in flow.buffers]),
-                                      protocol=5)
+                    sizes.append(len(view))
+                record = pickle.dumps((page_lists, sizes), protocol=5)
                 batch.put(_flow_key(capture.epoch, flow.oid), record)
                 written += len(record)
                 self.db.write(batch, self._nosync)

@@ -23,10 +23,12 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute
 from sqlglot import exp
 
 from laminar_pg import errcodes
-from laminar_pg.engine.change_feed import FellBehind
+from laminar_pg.engine.change_feed import DIFF, FellBehind
+from laminar_pg.engine.checkpoint import saved_view_contents
 from laminar_pg.errors import error_for
 from laminar_pg.sql import ast
 from laminar_pg.wire import types
@@ -72,8 +74,7 @@ class Subscription:
                 f"SUBSCRIBE to {what} is not supported yet",
                 hint="Subscribe to a materialized view (CREATE MATERIALIZED VIEW v AS "
                      "SELECT * FROM ...).")
-        if tree.as_of is not None:
-            raise errcodes.FeatureNotSupported("SUBSCRIBE ... AS OF is not supported yet")
+        self.as_of = tree.as_of
         options = {str(o.this).lower(): str(o.args.get("expression") or "true")
                    for o in tree.args.get("options") or []}
         self.snapshot = _flag(options, "snapshot", True)
@@ -147,11 +148,71 @@ class Subscription:
         self._joined = True
         self.feed, self.epoch = feed, epoch
         self._output = output
-        if self.snapshot and version.num_rows:
+        if self.as_of is not None:
+            self._resume(self.as_of, epoch, version)
+        elif self.snapshot and version.num_rows:
             rows, counts = _consolidated(version)
             self._ready.append(self._rows(epoch, rows, counts))
         if self.progress:
             self._ready.append(self._progress_row(epoch))
+
+    def _resume(self, as_of: int, epoch: int, version: pa.Table) -> None:
+        """AS OF `as_of`: (with SNAPSHOT) the contents as of that epoch, then every change
+        after it up to `epoch`, where the subscription joined. Epoch by epoch when the
+        view's feed still holds them (another subscriber kept it recording); else from the
+        checkpoint of that epoch, the changes since in one step at `epoch` (no gap, no
+        duplicate; the epochs in between are compacted into one)."""
+        if as_of > epoch:
+            raise errcodes.InvalidParameterValue(
+                f"AS OF {as_of}: that epoch has not completed (the latest is {epoch})")
+        if as_of == epoch:
+            if self.snapshot and version.num_rows:
+                rows, counts = _consolidated(version)
+                self._ready.append(self._rows(epoch, rows, counts))
+            return
+        entries = self._feed_between(as_of, epoch)
+        if entries is not None:
+            if self.snapshot:
+                older = [_as_changes(version, 1)] + [
+                    _negated(batch) for _, batch in entries if batch is not None]
+                rows, counts = _sum_changes(older, self.schema)
+                if rows.num_rows:
+                    self._ready.append(self._rows(as_of, rows, counts))
+            for entry_epoch, batch in entries:
+                if batch is not None:
+                    self._ready.append(self._rows(entry_epoch, batch,
+                                                  batch.column(batch.num_columns - 1)))
+                if self.progress:
+                    self._ready.append(self._progress_row(entry_epoch))
+            return
+        store = self.session.db.checkpoints
+        manifest = store.at(as_of) if store is not None else None
+        if store is None or manifest is None or self.oid not in manifest.flows:
+            retained = [m.epoch for m in store.manifests] if store is not None else []
+            raise errcodes.InvalidParameterValue(
+                f"AS OF {as_of}: the changes of {self.name} after that epoch are no longer "
+                "retained",
+                hint="AS OF accepts the epoch of a retained checkpoint "
+                     f"({', '.join(map(str, retained)) or 'none yet'}) or an epoch the "
+                     "view's change feed still holds.")
+        old = saved_view_contents(store, manifest, self.oid, self.schema)
+        if self.snapshot and old.num_rows:
+            rows, counts = _consolidated(old)
+            self._ready.append(self._rows(as_of, rows, counts))
+        rows, counts = _sum_changes([_as_changes(version, 1), _as_changes(old, -1)],
+                                    self.schema)
+        if rows.num_rows:
+            self._ready.append(self._rows(epoch, rows, counts))
+
+    def _feed_between(self, after: int, upto: int) -> list[tuple[int, Any]] | None:
+        """The feed's epochs in (after, upto], or None when it does not hold all of them."""
+        try:
+            entries = [e for e in self.feed.since(after) if e[0] <= upto]
+        except FellBehind:
+            return None
+        if not entries or entries[0][0] != after + 1 or entries[-1][0] != upto:
+            return None
+        return entries
 
     def close(self) -> None:
         if self._joined and not self._closed:
@@ -210,6 +271,42 @@ class Subscription:
                     yield batch
         finally:
             self.close()
+
+
+def _as_changes(table: pa.Table | pa.RecordBatch, weight: int) -> pa.Table:
+    """Rows as changes of weight `weight` each."""
+    changes = pa.table(table) if isinstance(table, pa.RecordBatch) else table
+    return changes.append_column(DIFF, pa.array([weight] * changes.num_rows, pa.int64()))
+
+
+def _negated(batch: pa.RecordBatch) -> pa.Table:
+    """An epoch's changes (last column: diff) undone."""
+    table = pa.table(batch)
+    diff = pa.compute.negate(table.column(table.num_columns - 1))
+    return table.set_column(table.num_columns - 1, DIFF, diff)
+
+
+def _sum_changes(parts: list[pa.Table], schema: pa.Schema) -> tuple[pa.Table, pa.Array]:
+    """Changes summed per distinct row (NULLs group together), zero sums left out."""
+    import duckdb
+
+    names = [*schema.names, DIFF]
+    tables = [t.rename_columns(names).cast(pa.schema([*schema, pa.field(DIFF, pa.int64())]))
+              for t in parts]
+    con = duckdb.connect(":memory:")
+    try:
+        con.register("changes", pa.concat_tables(tables))
+        columns = ", ".join(f'"{i}"' for i in range(len(schema)))
+        quoted = ", ".join(f'"{n}" AS "{i}"' for i, n in enumerate(
+            [n.replace('"', '""') for n in schema.names]))
+        result: pa.Table = con.sql(
+            f"SELECT {columns}, sum(d)::BIGINT AS d FROM (SELECT {quoted}, "
+            f'"{DIFF}" AS d FROM changes) GROUP BY ALL HAVING sum(d) <> 0').to_arrow_table()
+    finally:
+        con.close()
+    rows = pa.Table.from_arrays(result.columns[: len(schema)], schema=schema) \
+        if len(schema) else result.select([])
+    return rows, result.column(len(schema)).combine_chunks()
 
 
 def _consolidated(table: pa.Table) -> tuple[pa.Table, pa.Array]:

@@ -212,12 +212,13 @@ def test_pipeline_totals_move_with_the_pipeline(own_server: LaminarServer) -> No
             "SELECT events_ingested, events_emitted, dataflows, failed_dataflows, "
             "cycles >= 1, epoch >= 1, max_cycle_seconds >= mean_cycle_seconds, "
             "utilization BETWEEN 0 AND 1, backpressure, uptime_seconds > 0, "
-            "checkpoints_completed, busy_seconds > 0 FROM laminar_catalog.pipeline_metrics"
+            "checkpoints_completed = (SELECT count(*) FROM laminar_catalog.checkpoints "
+            "WHERE status = 'completed'), busy_seconds > 0 FROM laminar_catalog.pipeline_metrics"
         ).fetchone()
         emitted = conn.execute(
             "SELECT sum(rows_out) FROM laminar_catalog.view_metrics").fetchone()
         assert after == (5000, emitted[0] if emitted else None, 2, 0, True, True, True, True,
-                         0.0, True, 0, True)
+                         0.0, True, True, True)
         operators = conn.execute(
             "SELECT count(*), sum(rows_in) FILTER (WHERE kind = 'materialize') "
             "FROM laminar_catalog.operator_metrics WHERE view = %s",
@@ -226,6 +227,29 @@ def test_pipeline_totals_move_with_the_pipeline(own_server: LaminarServer) -> No
                            (names["per_auction"],)).fetchone()
         assert operators is not None and out is not None
         assert operators[0] >= 3 and operators[1] == out[0]
+
+
+def test_checkpoint_figures_after_a_checkpoint(own_server: LaminarServer) -> None:
+    own_server.start()
+    with psycopg.connect(own_server.dsn, autocommit=True) as conn:
+        bounded_pipeline(conn, events=5000)
+        conn.execute("CHECKPOINT")
+        newest = conn.execute(
+            "SELECT epoch, status, retained, error IS NULL, duration_ms >= capture_ms, "
+            "capture_ms > 0, bytes_written > 0, state_bytes > 0, "
+            "started_at <= now() FROM laminar_catalog.checkpoints ORDER BY epoch DESC "
+            "LIMIT 1").fetchone()
+        assert newest is not None
+        assert newest[1:] == ("completed", True, True, True, True, True, True, True)
+        pipeline = conn.execute(
+            "SELECT checkpoint_epoch, checkpoints_completed >= 1, checkpoints_failed, "
+            "last_checkpoint_seconds > 0 FROM laminar_catalog.pipeline_metrics").fetchone()
+        assert pipeline == (newest[0], True, 0, True)
+        # a second checkpoint of an unchanged pipeline writes (almost) nothing new
+        conn.execute("CHECKPOINT")
+        second = conn.execute("SELECT bytes_written, state_bytes FROM "
+                              "laminar_catalog.checkpoints ORDER BY epoch DESC LIMIT 1").fetchone()
+        assert second is not None and second[0] < second[1] / 2
 
 
 def test_a_view_over_a_table_moves_with_each_commit(conn: psycopg.Connection[Any]) -> None:
