@@ -1,6 +1,7 @@
-"""SUBSCRIBE: a materialized view's contents, then its changes as they happen.
+"""SUBSCRIBE: a relation's contents, then its changes as they happen.
 
-`SUBSCRIBE [TO] view [WITH (SNAPSHOT = true|false, PROGRESS = true|false)]`, as a
+`SUBSCRIBE [TO] view | table | (query) [WITH (SNAPSHOT = true|false, PROGRESS =
+true|false)] [AS OF epoch]`, as a
 statement (rows stream until the client cancels or disconnects), as `COPY (SUBSCRIBE
 ...) TO STDOUT`, and as `DECLARE c CURSOR FOR SUBSCRIBE ...` read with `FETCH n c [WITH
 (timeout = '1s')]`. Each row carries, before the view's columns, `laminar_timestamp`
@@ -10,18 +11,24 @@ comes first (at the epoch the subscription started), then every later epoch whol
 
 A subscription joins the view's `Materialize` operator at a barrier and reads its
 `ChangeFeed`; leaving (end, cancel, disconnect) lets the operator stop recording when
-no one is left. A subscriber further behind than the feed retains gets SQLSTATE 53400
+no one is left. A table or a query gets a dataflow of its own, planned like a view,
+started under the writer lock (as CREATE MATERIALIZED VIEW starts one) and removed when
+the subscription ends. `AS OF e` resumes a view's subscription after epoch `e` (see
+`_resume`). A subscriber further behind than the feed retains gets SQLSTATE 53400
 and can subscribe again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute
 from sqlglot import exp
@@ -38,6 +45,7 @@ if TYPE_CHECKING:
     from laminar_pg.session.session import PgSession
 
 POLL_SECONDS = 0.005
+_TEMPORARY_IDS = itertools.count(1)  # a subscription's own dataflow: ids -1, -2, ...
 META = ("laminar_timestamp", "laminar_progressed", "laminar_diff")
 
 
@@ -59,21 +67,27 @@ class Subscription:
     def __init__(self, session: PgSession, tree: ast.Subscribe) -> None:
         self.session = session
         target = tree.this
-        if not isinstance(target, exp.Table):
-            raise errcodes.FeatureNotSupported(
-                "SUBSCRIBE to a query is not supported yet",
-                hint="Create a materialized view of the query and subscribe to it.")
         streaming = session.db.streaming
-        item = streaming.find(session._catalog(), target, session.search_path())
-        if item is None or item.obj.kind != "materialized view":
-            what = "a table" if item is None else f"a {item.obj.kind}"
-            if item is None and session._table_column_oids(target) is None:
+        self.temporary: Any = None  # the dataflow of a table or query subscribed to
+        item = None
+        if isinstance(target, exp.Table):
+            item = streaming.find(session._catalog(), target, session.search_path())
+        if item is not None and item.obj.kind == "materialized view":
+            self.oid = item.obj.oid
+            self.name = item.obj.qualified
+            self.schema = item.schema
+        elif item is not None:
+            raise errcodes.FeatureNotSupported(
+                f"SUBSCRIBE to a {item.obj.kind} is not supported",
+                hint="Subscribe to a materialized view over it, or to a query with the "
+                     "aggregate you need: SUBSCRIBE (SELECT ... FROM it GROUP BY ...).")
+        else:
+            if isinstance(target, exp.Table) and session._table_column_oids(target) is None:
                 raise errcodes.UndefinedTable(
                     f'relation "{target.sql("postgres")}" does not exist')
-            raise errcodes.FeatureNotSupported(
-                f"SUBSCRIBE to {what} is not supported yet",
-                hint="Subscribe to a materialized view (CREATE MATERIALIZED VIEW v AS "
-                     "SELECT * FROM ...).")
+            query = (exp.select("*").from_(target.copy()) if isinstance(target, exp.Table)
+                     else target.copy())
+            self._plan_temporary(query)
         self.as_of = tree.as_of
         options = {str(o.this).lower(): str(o.args.get("expression") or "true")
                    for o in tree.args.get("options") or []}
@@ -82,14 +96,61 @@ class Subscription:
         if options:
             raise errcodes.InvalidParameterValue(
                 f'unrecognized SUBSCRIBE option "{next(iter(options))}"')
-        self.oid = item.obj.oid
-        self.name = item.obj.qualified
-        self.schema = item.schema
+        if self.as_of is not None and self.temporary is not None:
+            raise errcodes.FeatureNotSupported(
+                "SUBSCRIBE ... AS OF needs a materialized view",
+                hint="A table or query subscribed to has no history to resume from.")
         self.feed: Any = None
         self.epoch = 0
         self._ready: list[pa.RecordBatch] = []
         self._closed = False
         self._joined = False
+
+    def _plan_temporary(self, query: exp.Expr) -> None:
+        """A table or query: planned as a view of its own, which lives as long as the
+        subscription (never logged, never checkpointed)."""
+        from laminar_pg.session import tables
+        from laminar_pg.session.streaming import make_resolver
+
+        session = self.session
+        streaming = session.db.streaming
+        state = tables.WriteState(session._describe_engine(), session._catalog(),
+                                  session.search_path())
+        self.oid = -next(_TEMPORARY_IDS)
+        self.name = "subscription"
+        flow, schema, _, snapshots = streaming.plan_view(
+            query, None, make_resolver(streaming, state), self.oid, self.name)
+        self.schema = schema
+        self.temporary = (flow, snapshots)
+
+    async def _install_temporary(self) -> None:
+        """Start the dataflow from the current rows of what it reads, under the writer
+        lock, so that every later commit reaches it as a change (as CREATE does)."""
+        from laminar_pg.session import tables
+        from laminar_pg.session.streaming import table_snapshots
+
+        session = self.session
+        if session.writes.state is not None:
+            raise errcodes.FeatureNotSupported(
+                "SUBSCRIBE to a table or query in a transaction that has written",
+                hint="Subscribe before writing, or in a transaction of its own.")
+        db = session.db
+        flow, snapshots = self.temporary
+        async with db.write_lock:
+            duck = db.engine_connection()
+            try:
+                state = tables.WriteState(duck, session._catalog(), session.search_path())
+                rows = await session._in_thread(table_snapshots, state, snapshots)
+            finally:
+                duck.close()
+            installed = db.streaming.runtime.call(
+                lambda: db.streaming.install(flow, rows))
+        await asyncio.wrap_future(installed)
+
+    def _remove_temporary(self) -> None:
+        if self.temporary is not None:
+            runtime = self.session.db.streaming.runtime
+            runtime.call(functools.partial(runtime.remove, self.oid))
 
     # ---------------------------------------------------------------- columns
 
@@ -126,6 +187,17 @@ class Subscription:
     async def open(self) -> None:
         """Join the view at the next barrier (forced now): its contents as of then."""
         runtime = self.session.db.streaming.runtime
+        if self.temporary is not None:
+            await self._install_temporary()
+            try:
+                await self._join(runtime)
+            except BaseException:
+                self._remove_temporary()
+                raise
+            return
+        await self._join(runtime)
+
+    async def _join(self, runtime: Any) -> None:
         flow = runtime.dataflows.get(self.oid)
         if flow is None or flow.output is None or not hasattr(flow.output, "subscribe"):
             raise errcodes.ObjectNotInPrerequisiteState(
@@ -219,6 +291,7 @@ class Subscription:
             self._closed = True
             output = self._output
             self.session.db.streaming.runtime.call(output.unsubscribe)
+            self._remove_temporary()
 
     def _poll_failure(self) -> None:
         """Raise if the view failed or was dropped."""
@@ -288,8 +361,6 @@ def _negated(batch: pa.RecordBatch) -> pa.Table:
 
 def _sum_changes(parts: list[pa.Table], schema: pa.Schema) -> tuple[pa.Table, pa.Array]:
     """Changes summed per distinct row (NULLs group together), zero sums left out."""
-    import duckdb
-
     names = [*schema.names, DIFF]
     tables = [t.rename_columns(names).cast(pa.schema([*schema, pa.field(DIFF, pa.int64())]))
               for t in parts]
@@ -324,7 +395,19 @@ def _consolidated(table: pa.Table) -> tuple[pa.Table, pa.Array]:
 
 
 async def describe_view(session: PgSession, subscription: Subscription) -> tuple[Column, ...]:
-    """The view's columns as a SELECT of it describes them."""
+    """The view's columns as a SELECT of it describes them (a table or query subscribed
+    to: its dataflow's columns, as the SQL engine types them)."""
+    if subscription.temporary is not None:
+        from laminar_pg.session import engine
+
+        con = duckdb.connect(":memory:")
+        try:
+            rel = con.from_arrow(subscription.schema.empty_table())
+            return tuple(Column(name, engine.duck_type_oid(t),
+                                type_modifier=engine.type_modifier(t, engine.duck_type_oid(t)))
+                         for name, t in zip(rel.columns, rel.types, strict=True))
+        finally:
+            con.close()
     schema, _, name = subscription.name.partition(".")
     query = exp.select("*").from_(exp.table_(name, db=schema, quoted=True)).limit(0)
     plan = session._plan(query, ())

@@ -149,11 +149,11 @@ def test_cancel_ends_a_subscription(conn: psycopg.Connection[Any],
 
 
 @pytest.mark.parametrize(("sql", "sqlstate"), [
-    ("SUBSCRIBE {t}", "0A000"),
     ("SUBSCRIBE nope_nothing", "42P01"),
+    ("SUBSCRIBE (SELECT * FROM nope_nothing)", "42P01"),
+    ("SUBSCRIBE {t} AS OF 1", "0A000"),
     ("SUBSCRIBE {v} WITH (SNAPSHOT = maybe)", "22023"),
     ("SUBSCRIBE {v} WITH (COLOUR = 'red')", "22023"),
-    ("SUBSCRIBE (SELECT 1)", "0A000"),
 ])
 def test_subscribe_errors(conn: psycopg.Connection[Any], sql: str, sqlstate: str) -> None:
     t, v = make_view(conn)
@@ -259,3 +259,35 @@ def test_subscribe_as_of_an_epoch_the_feed_holds_replays_it_epoch_by_epoch(
         assert any(r[2:] == ("5", "1", "1") and r[1] == "1" for r in resumed)
         assert any(r[2:] == ("5", "1", "1") and r[1] == "-1" for r in resumed)
         keeper.rollback()
+
+
+@pytest.mark.parametrize("target", ["{t}", "(SELECT g, sum(x) AS s FROM {t} GROUP BY g)"])
+def test_subscribe_to_a_table_or_a_query(conn: psycopg.Connection[Any], server: LaminarServer,
+                                         target: str) -> None:
+    t, _ = make_view(conn)
+    query = f"SELECT * FROM {t}" if target == "{t}" else target.format(t=t)[1:-1]
+
+    def now() -> Counter[tuple[str, ...]]:
+        rows = conn.execute(f"SELECT * FROM ({query}) q").fetchall()
+        return Counter(tuple(str(v) for v in r) for r in rows)
+
+    def write() -> None:
+        time.sleep(0.3)
+        change_view(conn, t)
+
+    flows = "SELECT dataflows FROM laminar_catalog.pipeline_metrics"
+    before = conn.execute(flows).fetchone()
+    expected: list[Counter[tuple[str, ...]]] = []
+    writer = threading.Thread(target=lambda: (write(), expected.append(now())))
+    writer.start()
+    rows = copy_rows(server.dsn, f"SUBSCRIBE {target.format(t=t)} WITH (PROGRESS)",
+                     lambda rows: bool(expected) and rows[-1][1] == "t"
+                     and integrate(rows) == expected[0])
+    writer.join()
+    assert integrate(rows) == expected[0]
+    assert len({r[0] for r in rows if r[1] != "t"}) >= 2  # the snapshot, then changes
+    # the subscription's dataflow is gone with it
+    deadline = time.monotonic() + 5
+    while conn.execute(flows).fetchone() != before:
+        assert time.monotonic() < deadline, "the subscription's dataflow was not removed"
+        time.sleep(0.05)
