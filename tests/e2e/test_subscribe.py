@@ -274,11 +274,12 @@ def test_subscribe_to_a_table_or_a_query(conn: psycopg.Connection[Any], server: 
     def write() -> None:
         time.sleep(0.3)
         change_view(conn, t)
+        expected.append(now())
 
     flows = "SELECT dataflows FROM laminar_catalog.pipeline_metrics"
     before = conn.execute(flows).fetchone()
     expected: list[Counter[tuple[str, ...]]] = []
-    writer = threading.Thread(target=lambda: (write(), expected.append(now())))
+    writer = threading.Thread(target=write)
     writer.start()
     rows = copy_rows(server.dsn, f"SUBSCRIBE {target.format(t=t)} WITH (PROGRESS)",
                      lambda rows: bool(expected) and rows[-1][1] == "t"
