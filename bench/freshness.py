@@ -134,7 +134,7 @@ class ServerRun:
     source_offset: float | None = None  # d, an upper bound, seconds
     source_rate: float | None = None  # events/s over the measured phases
     epoch_period: float | None = None  # median seconds between PROGRESS rows
-    epoch_gaps: int = 0  # PROGRESS rows that skipped an epoch number
+    progress_repeated: int = 0  # PROGRESS rows whose timestamp did not rise
     stamps_decreased: int = 0  # rows whose laminar_timestamp went down
     missed: int = 0  # inserts never seen within the grace period
     notes: list[str] = field(default_factory=list)
@@ -345,7 +345,7 @@ def insert_phase(dsn: str, settings: Settings, run: ServerRun) -> None:
 
 def record_progress(sub: Subscriber, run: ServerRun) -> None:
     epochs = [e for _, e in sub.progress]
-    run.epoch_gaps += sum(1 for a, b in itertools.pairwise(epochs) if b > a + 1)
+    run.progress_repeated += sum(1 for a, b in itertools.pairwise(epochs) if b <= a)
     run.stamps_decreased += sub.stamps_decreased
     gaps = sorted(b[0] - a[0] for a, b in itertools.pairwise(sub.progress))
     if gaps and run.epoch_period is None:
@@ -483,7 +483,8 @@ def describe(run: ServerRun) -> str:
     if run.source_offset is not None:
         parts.append(f"source start offset d <= {run.source_offset * 1000:.1f} ms "
                      "(subtracted from the event rows; --json has them raw)")
-    parts.append(f"PROGRESS epochs skipped {run.epoch_gaps}, laminar_timestamp decreased "
+    parts.append(f"PROGRESS timestamps not rising {run.progress_repeated}, laminar_timestamp "
+                 "decreased "
                  f"{run.stamps_decreased} times")
     return "; ".join(parts + run.notes)
 
@@ -545,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": [{"interval": r.interval, "load_before": r.load_before,
                       "load_after": r.load_after, "source_offset_s": r.source_offset,
                       "source_rate": r.source_rate, "epoch_period_s": r.epoch_period,
-                      "epoch_gaps": r.epoch_gaps, "stamps_decreased": r.stamps_decreased,
+                      "progress_repeated": r.progress_repeated, "stamps_decreased": r.stamps_decreased,
                       "missed": r.missed, "notes": r.notes,
                       "series": {s.name: s.summary() for s in r.series},
                       "raw_event_time_series": {s.name: s.summary() for s in r.raw}}

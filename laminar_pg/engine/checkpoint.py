@@ -323,6 +323,7 @@ class Outcome:
     state_bytes: int
     status: str  # 'completed' or 'failed'
     capture_ms: float = 0.0
+    timestamp_ms: int = 0  # the epoch's laminar_timestamp
     error: str | None = None
 
 
@@ -427,9 +428,9 @@ class CheckpointStore:
     def latest(self) -> Manifest | None:
         return self.manifests[-1] if self.manifests else None
 
-    def at(self, epoch: int) -> Manifest | None:
-        """The retained checkpoint of `epoch`, if there is one."""
-        return next((m for m in list(self.manifests) if m.epoch == epoch), None)
+    def at_timestamp(self, stamp: int) -> Manifest | None:
+        """The retained checkpoint of the epoch whose laminar_timestamp is `stamp`."""
+        return next((m for m in list(self.manifests) if m.timestamp_ms == stamp), None)
 
     def read_flow(self, manifest: Manifest, oid: int) -> tuple[bytes, list[bytearray]]:
         """A saved flow's payload and its buffers (writable: the restored arrays are
@@ -576,7 +577,7 @@ class Checkpointer:
         self.last: Manifest | None = store.latest()
         self.history: list[Outcome] = [
             Outcome(m.epoch, m.started_at, m.duration_ms, m.bytes_written, m.state_bytes,
-                    "completed", m.capture_ms) for m in store.manifests]
+                    "completed", m.capture_ms, m.timestamp_ms) for m in store.manifests]
         self._busy = False
         self._next = time.monotonic() + interval
         self._queue: queue.SimpleQueue[Capture | None] = queue.SimpleQueue()
@@ -610,7 +611,8 @@ class Checkpointer:
             except Exception as exc:
                 self.failed += 1
                 self._remember(Outcome(capture.epoch, capture.started_at, 0.0, 0, 0, "failed",
-                                       capture.capture_ms, str(exc)))
+                                       capture.capture_ms, capture.timestamp_ms,
+                                       str(exc)))
                 log.exception("checkpoint.failed", epoch=capture.epoch)
                 for future in capture.waiters:
                     future.set_exception(exc)
@@ -620,7 +622,7 @@ class Checkpointer:
                 self._remember(Outcome(manifest.epoch, manifest.started_at,
                                        manifest.duration_ms, manifest.bytes_written,
                                        manifest.state_bytes, "completed",
-                                       manifest.capture_ms))
+                                       manifest.capture_ms, manifest.timestamp_ms))
                 log.info("checkpoint.completed", epoch=manifest.epoch,
                          ms=manifest.duration_ms, capture_ms=manifest.capture_ms,
                          written=manifest.bytes_written, state=manifest.state_bytes)

@@ -75,7 +75,8 @@ SCHEMAS: dict[str, pa.Schema] = {name: pa.schema(fields) for name, fields in {
         ("kind", TEXT), ("name", TEXT), ("id", BIGINT), ("split", BIGINT),
         ("watermark", EVENT_TIME), ("lag_seconds", FLOAT)],
     "checkpoints": [
-        ("epoch", BIGINT), ("started_at", TIMESTAMPTZ), ("duration_ms", FLOAT),
+        ("epoch", BIGINT), ("laminar_timestamp", BIGINT), ("started_at", TIMESTAMPTZ),
+        ("duration_ms", FLOAT),
         ("capture_ms", FLOAT), ("bytes_written", BIGINT), ("state_bytes", BIGINT),
         ("status", TEXT), ("retained", BOOL), ("error", TEXT)],
     "sessions": [
@@ -342,6 +343,7 @@ def checkpoints(db: Any) -> pa.Table:
     retained = checkpointer.retained_epochs()
     for outcome in checkpointer.history:
         rows["epoch"].append(outcome.epoch)
+        rows["laminar_timestamp"].append(outcome.timestamp_ms)
         rows["started_at"].append(_wall(outcome.started_at))
         rows["duration_ms"].append(outcome.duration_ms)
         rows["capture_ms"].append(outcome.capture_ms)

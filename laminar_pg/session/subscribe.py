@@ -5,7 +5,8 @@ true|false)] [AS OF epoch]`, as a
 statement (rows stream until the client cancels or disconnects), as `COPY (SUBSCRIBE
 ...) TO STDOUT`, and as `DECLARE c CURSOR FOR SUBSCRIBE ...` read with `FETCH n c [WITH
 (timeout = '1s')]`. Each row carries, before the view's columns, `laminar_timestamp`
-(the epoch, never decreasing), `laminar_progressed` (with PROGRESS: true on a row that
+(its epoch's timestamp: milliseconds since 1970, strictly increasing from epoch to epoch,
+across restarts too), `laminar_progressed` (with PROGRESS: true on a row that
 only says an epoch completed) and `laminar_diff` (+n inserted, -n deleted). The snapshot
 comes first (at the epoch the subscription started), then every later epoch whole.
 
@@ -161,9 +162,9 @@ class Subscription:
         meta.append(Column("laminar_diff", types.TYPES_BY_NAME["int8"].oid))
         return (*meta, *view_columns)
 
-    def _rows(self, epoch: int, data: pa.RecordBatch | pa.Table, diff: pa.Array) -> pa.RecordBatch:
+    def _rows(self, stamp: int, data: pa.RecordBatch | pa.Table, diff: pa.Array) -> pa.RecordBatch:
         n = data.num_rows
-        arrays: list[pa.Array] = [pa.array([epoch] * n, pa.int64())]
+        arrays: list[pa.Array] = [pa.array([stamp] * n, pa.int64())]
         if self.progress:
             arrays.append(pa.array([False] * n, pa.bool_()))
         arrays.append(diff)
@@ -172,8 +173,8 @@ class Subscription:
                           else column)
         return pa.RecordBatch.from_arrays(arrays, names=self._names())
 
-    def _progress_row(self, epoch: int) -> pa.RecordBatch:
-        arrays: list[pa.Array] = [pa.array([epoch], pa.int64()), pa.array([True]),
+    def _progress_row(self, stamp: int) -> pa.RecordBatch:
+        arrays: list[pa.Array] = [pa.array([stamp], pa.int64()), pa.array([True]),
                                   pa.nulls(1, pa.int64())]
         arrays += [pa.nulls(1, f.type) for f in self.schema]
         return pa.RecordBatch.from_arrays(arrays, names=self._names())
@@ -216,57 +217,61 @@ class Subscription:
                 joined.cancel()
                 self._poll_failure()
             await asyncio.sleep(POLL_SECONDS)
-        epoch, version, feed = joined.result()
+        epoch, stamp, version, feed = joined.result()
         self._joined = True
         self.feed, self.epoch = feed, epoch
         self._output = output
         if self.as_of is not None:
-            self._resume(self.as_of, epoch, version)
+            self._resume(self.as_of, epoch, stamp, version)
         elif self.snapshot and version.num_rows:
             rows, counts = _consolidated(version)
-            self._ready.append(self._rows(epoch, rows, counts))
+            self._ready.append(self._rows(stamp, rows, counts))
         if self.progress:
-            self._ready.append(self._progress_row(epoch))
+            self._ready.append(self._progress_row(stamp))
 
-    def _resume(self, as_of: int, epoch: int, version: pa.Table) -> None:
-        """AS OF `as_of`: (with SNAPSHOT) the contents as of that epoch, then every change
-        after it up to `epoch`, where the subscription joined. Epoch by epoch when the
-        view's feed still holds them (another subscriber kept it recording); else from the
-        checkpoint of that epoch, the changes since in one step at `epoch` (no gap, no
-        duplicate; the epochs in between are compacted into one)."""
-        if as_of > epoch:
+    def _resume(self, as_of: int, epoch: int, stamp: int, version: pa.Table) -> None:
+        """AS OF `as_of` (a laminar_timestamp): (with SNAPSHOT) the contents as of then,
+        then every change after it up to `epoch` (timestamp `stamp`), where the
+        subscription joined. Epoch by epoch when the view's feed still holds them (another
+        subscriber kept it recording); else from the retained checkpoint of exactly that
+        timestamp, the changes since in one step at `stamp` (no gap, no duplicate; the
+        epochs in between are compacted into one)."""
+        if as_of > stamp:
             raise errcodes.InvalidParameterValue(
-                f"AS OF {as_of}: that epoch has not completed (the latest is {epoch})")
-        if as_of == epoch:
+                f"AS OF {as_of}: that time has not completed (the latest epoch's "
+                f"laminar_timestamp is {stamp})")
+        if as_of == stamp:
             if self.snapshot and version.num_rows:
                 rows, counts = _consolidated(version)
-                self._ready.append(self._rows(epoch, rows, counts))
+                self._ready.append(self._rows(stamp, rows, counts))
             return
-        entries = self._feed_between(as_of, epoch)
+        after = self.feed.epoch_at(as_of)
+        entries = self._feed_between(after, epoch) if after is not None else None
         if entries is not None:
             if self.snapshot:
                 older = [_as_changes(version, 1)] + [
-                    _negated(batch) for _, batch in entries if batch is not None]
+                    _negated(batch) for _, _, batch in entries if batch is not None]
                 rows, counts = _sum_changes(older, self.schema)
                 if rows.num_rows:
                     self._ready.append(self._rows(as_of, rows, counts))
-            for entry_epoch, batch in entries:
+            for _, entry_stamp, batch in entries:
                 if batch is not None:
-                    self._ready.append(self._rows(entry_epoch, batch,
+                    self._ready.append(self._rows(entry_stamp, batch,
                                                   batch.column(batch.num_columns - 1)))
                 if self.progress:
-                    self._ready.append(self._progress_row(entry_epoch))
+                    self._ready.append(self._progress_row(entry_stamp))
             return
         store = self.session.db.checkpoints
-        manifest = store.at(as_of) if store is not None else None
+        manifest = store.at_timestamp(as_of) if store is not None else None
         if store is None or manifest is None or self.oid not in manifest.flows:
-            retained = [m.epoch for m in store.manifests] if store is not None else []
+            retained = [m.timestamp_ms for m in store.manifests] if store is not None else []
             raise errcodes.InvalidParameterValue(
-                f"AS OF {as_of}: the changes of {self.name} after that epoch are no longer "
+                f"AS OF {as_of}: the changes of {self.name} since then are no longer "
                 "retained",
-                hint="AS OF accepts the epoch of a retained checkpoint "
-                     f"({', '.join(map(str, retained)) or 'none yet'}) or an epoch the "
-                     "view's change feed still holds.")
+                hint="AS OF accepts the laminar_timestamp of a retained checkpoint "
+                     f"({', '.join(map(str, retained)) or 'none yet'}; see "
+                     "laminar_catalog.checkpoints) or one the view's change feed still "
+                     "holds (while another subscription keeps it).")
         old = saved_view_contents(store, manifest, self.oid, self.schema)
         if self.snapshot and old.num_rows:
             rows, counts = _consolidated(old)
@@ -274,9 +279,9 @@ class Subscription:
         rows, counts = _sum_changes([_as_changes(version, 1), _as_changes(old, -1)],
                                     self.schema)
         if rows.num_rows:
-            self._ready.append(self._rows(epoch, rows, counts))
+            self._ready.append(self._rows(stamp, rows, counts))
 
-    def _feed_between(self, after: int, upto: int) -> list[tuple[int, Any]] | None:
+    def _feed_between(self, after: int, upto: int) -> list[tuple[int, int, Any]] | None:
         """The feed's epochs in (after, upto], or None when it does not hold all of them."""
         try:
             entries = [e for e in self.feed.since(after) if e[0] <= upto]
@@ -311,12 +316,12 @@ class Subscription:
             raise errcodes.ConfigurationLimitExceeded(
                 f"the subscription to {self.name} fell too far behind: {exc}",
                 hint="Read faster, or SUBSCRIBE again (WITH (SNAPSHOT = true)).") from None
-        for epoch, batch in entries:
+        for epoch, stamp, batch in entries:
             if batch is not None:
                 diff = batch.column(batch.num_columns - 1)
-                self._ready.append(self._rows(epoch, batch, diff))
+                self._ready.append(self._rows(stamp, batch, diff))
             if self.progress:
-                self._ready.append(self._progress_row(epoch))
+                self._ready.append(self._progress_row(stamp))
             self.epoch = epoch
 
     async def wait(self, timeout: float | None) -> list[pa.RecordBatch]:

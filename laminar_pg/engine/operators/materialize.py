@@ -97,20 +97,22 @@ class Materialize(Operator):
 
     def on_barrier(self, barrier: Barrier) -> list[Message]:
         if self.feed.active:
-            self.feed.record(barrier.epoch, self._epoch_changes())
+            self.feed.record(barrier.epoch, barrier.timestamp_ms, self._epoch_changes())
         self._publish()
         self.state.commit_epoch()  # the epoch's delta: persisted once checkpoints exist
         if self._joining:
             joining, self._joining = self._joining, []
             for future in joining:
                 if future.set_running_or_notify_cancel():  # not given up meanwhile
+                    self.feed.start(barrier.epoch, barrier.timestamp_ms)
                     self.feed.subscribers += 1
-                    future.set_result((barrier.epoch, self._version, self.feed))
+                    future.set_result((barrier.epoch, barrier.timestamp_ms, self._version, self.feed))
         return []
 
     def subscribe(self, future: Future[Any]) -> None:
         """Pipeline thread: start a subscription at the next barrier; `future` gets
-        (epoch, the contents as of it, the feed that carries the epochs after it)."""
+        (epoch, its timestamp, the contents as of it, the feed that carries the epochs
+        after it)."""
         self._joining.append(future)
 
     def unsubscribe(self) -> None:
