@@ -36,6 +36,7 @@ Layout of `<data dir>/checkpoints/`: `state/` (a RocksDB: `page/<sha256>` -> byt
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import hashlib
@@ -126,7 +127,7 @@ def _holds_plan(value: Any, memo: dict[int, bool]) -> bool:
     if key in memo:
         return memo[key]
     memo[key] = False  # cycles
-    if isinstance(value, (list, tuple, set, frozenset)):
+    if isinstance(value, (list, tuple, set, frozenset, collections.deque)):
         found = any(_holds_plan(v, memo) for v in value)
     elif isinstance(value, dict):
         found = any(_holds_plan(v, memo) for v in value.values())
@@ -159,6 +160,9 @@ def _merge(fresh: Any, saved: Any, memo: dict[int, bool]) -> Any:
         if not isinstance(fresh, dict):
             raise RestoreMismatch("a mapping of plan objects changed shape")
         return {k: _merge(fresh.get(k), v, memo) for k, v in saved.items()}
+    if isinstance(saved, (set, frozenset, collections.deque)):
+        # no way to pair their plan objects with the fresh ones: start from scratch
+        raise RestoreMismatch(f"a {type(saved).__name__} holds plan objects")
     if type(fresh) is not type(saved):
         raise RestoreMismatch(f"{type(saved).__name__} became {type(fresh).__name__}")
     _merge_into(fresh, saved, memo)
