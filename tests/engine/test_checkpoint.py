@@ -23,9 +23,11 @@ from laminar_pg.catalog.objects import CatalogObject
 from laminar_pg.engine.checkpoint import (
     Capture,
     CheckpointStore,
+    Fingerprints,
     RestoreMismatch,
     capture_flow,
     restore_flow,
+    written_fingerprints,
 )
 from laminar_pg.engine.dataflow import push
 from laminar_pg.engine.messages import Barrier
@@ -91,10 +93,16 @@ def contents(flow: Dataflow) -> Counter[tuple[Any, ...]]:
     return Counter(tuple(row.values()) for row in table.to_pylist())
 
 
+PREVIOUS: dict[Path, Fingerprints] = {}  # per store: the last capture's fingerprints
+
+
 def roundtrip(store: CheckpointStore, flow: Dataflow, epoch: int) -> tuple[bytes, list[bytearray]]:
-    state = capture_flow(flow, "v")
-    manifest = store.write(Capture(epoch, epoch, 0, time.time(), 0.0, [state], []),
-                           lambda lsn: None)
+    """Capture (copying only the pages changed since this store's last capture), write,
+    read back."""
+    state = capture_flow(flow, "v", PREVIOUS.get(store.directory))
+    capture = Capture(epoch, epoch, 0, time.time(), 0.0, [state], [])
+    manifest = store.write(capture, lambda lsn: None)
+    PREVIOUS[store.directory] = written_fingerprints(capture)
     return store.read_flow(manifest, flow.oid)
 
 
@@ -164,6 +172,11 @@ def test_store_writes_only_new_pages_prunes_and_collects_garbage(tmp_path: Path)
     again = store.write(Capture(2, 2, 0, time.time(), 0.0, [state], []), lambda lsn: None)
     assert first.pages_written > 0
     assert again.pages_written == 0, "an unchanged state wrote pages again"
+    # a capture compares its pages with the last written one's: unchanged, none copied
+    unchanged = capture_flow(flow, "v", written_fingerprints(
+        Capture(2, 2, 0, 0.0, 0.0, [state], [])))
+    assert state.copied > 0 and unchanged.copied == 0
+    assert unchanged.nbytes == state.nbytes
     for epoch in range(3, 6):
         step(flow, epoch)
         store.write(Capture(epoch, epoch, 0, time.time(), 0.0, [capture_flow(flow, "v")], []),
