@@ -19,15 +19,15 @@ group together. The planner puts a HashAggregate grouped by (keys..., window_sta
 window_end) after this operator.
 
 Strategy: key columns are encoded to words (`engine.keys`) and mapped to slots of a
-`StateTable` whose one column is the head of the key's list of open sessions. Sessions
-are rows of slot-indexed numpy arrays (`_Sessions`: key, start, last time, list link,
-union-find parent), no Python object per session. Each chunk is sorted by (key slot,
-time) and one numba kernel (`assign_sessions`) scans it: runs of a key's rows closer than
-`gap` are merged with the key's open sessions they touch (kept sorted by start,
-newest first, so in-order data stops at the head); a run touching two sessions merges
-them, the newer absorbing the older through a union-find parent, so rows already stored
-need no rewrite until a `resolve_sessions` pass points them at their roots (before every
-emission, or when merged sessions pile up).
+`StateTable` whose one column is the head of the key's list of open sessions. Sessions are
+rows of slot-indexed numpy arrays (`_Sessions`: key, start, last time, list link, union-find
+parent, lowest window_end emitted), no Python object per session. Each chunk is sorted by
+(key slot, time) and one numba kernel (`assign_sessions`) scans it: runs of a key's rows
+closer than `gap` are merged with the key's open sessions they touch (kept sorted by start,
+newest first, so in-order data stops at the head); a run touching two sessions merges them,
+the newer absorbing the older through a union-find parent, so rows already stored need no
+rewrite until a `resolve_sessions` pass points them at their roots (before every emission,
+or when merged sessions pile up).
 
 The rows of open sessions stay columnar (`_RowStore`): the input batches as received,
 and per stored row flat numpy arrays (session, weight, batch number, index in the batch;
@@ -41,9 +41,14 @@ closes every session with window_end <= watermark, emits its rows once with thei
 bounds (weights None when all are 1), releases them, then passes the watermark on.
 EMIT CHANGES: at a barrier, the rows of every session created, extended or merged in the
 epoch are retracted with the bounds they were emitted with and inserted with the new
-ones (a row whose bounds did not change is not re-emitted); a watermark first flushes
-that change for the sessions it closes, then releases them. In both modes a row with a
-time below the watermark passed on is late: dropped and counted in `late_rows`.
+ones (a row whose bounds did not change is not re-emitted). A watermark W first flushes
+that change for the sessions it closes and for the open sessions a row of which was
+emitted with a window_end <= W (per session, `emitted_end` keeps the lowest), then
+releases the closed ones: downstream, W closes every group with window_end <= W and a
+later row of one is late, so the retraction of bounds a session outgrew must come before
+W, never at the next barrier (else the stale group stays, depending on how the epochs cut
+the input). In both modes a row with a time below the watermark passed on is late:
+dropped and counted in `late_rows`; no output row after W has a window_end <= W.
 The input must be append-only (weights None or positive; a zero weight is no row).
 
 Limitations: the session and row state is not yet in a `StateTable` (only the per-key
@@ -78,12 +83,14 @@ _FREE, _OPEN, _MERGED = 0, 1, 2
 def assign_sessions(slots: np.ndarray, times: np.ndarray, order: np.ndarray, gap: int,
                     head: np.ndarray, s_key: np.ndarray, s_start: np.ndarray,
                     s_last: np.ndarray, s_next: np.ndarray, s_parent: np.ndarray,
-                    s_state: np.ndarray, s_changed: np.ndarray, free: np.ndarray,
-                    meta: np.ndarray, out: np.ndarray) -> None:
+                    s_state: np.ndarray, s_changed: np.ndarray, s_emitted_end: np.ndarray,
+                    free: np.ndarray, meta: np.ndarray, out: np.ndarray) -> None:
     """Session of every row into `out`; `order` sorts the rows by (slot, time). A key's
     open sessions are a list from head[slot] through s_next, by start, newest first.
-    meta = [next unused id, free count, open count, merged count]; the caller makes sure
-    there are ids for one new session per row."""
+    s_emitted_end is the lowest window_end a session's rows were emitted with (INT64_MAX:
+    none); a merge keeps the lower of the two. meta = [next unused id, free count, open
+    count, merged count]; the caller makes sure there are ids for one new session per
+    row."""
     n = order.shape[0]
     i = 0
     while i < n:
@@ -110,6 +117,7 @@ def assign_sessions(slots: np.ndarray, times: np.ndarray, order: np.ndarray, gap
                 prev = s
             else:  # a second session the run touches: older, absorbed into the target
                 s_start[target] = min(s_start[target], s_start[s])  # its last is lower
+                s_emitted_end[target] = min(s_emitted_end[target], s_emitted_end[s])
                 s_parent[s] = target
                 s_state[s] = _MERGED
                 s_changed[s] = 0
@@ -129,6 +137,7 @@ def assign_sessions(slots: np.ndarray, times: np.ndarray, order: np.ndarray, gap
             s_last[target] = b
             s_parent[target] = -1
             s_state[target] = _OPEN
+            s_emitted_end[target] = INT64_MAX
             meta[2] += 1
             if prev < 0:
                 s_next[target] = head[k]
@@ -188,6 +197,26 @@ def closable_sessions(s_state: np.ndarray, s_last: np.ndarray, count: int, gap: 
     k = 0
     for s in range(count):
         if s_state[s] == _OPEN and (s_last[s] <= limit - gap or limit == INT64_MAX):
+            out[k] = s
+            k += 1
+    return out[:k]
+
+
+@numba.njit(nogil=True, cache=True)
+def sessions_to_flush(s_state: np.ndarray, s_changed: np.ndarray, s_last: np.ndarray,
+                      s_emitted_end: np.ndarray, count: int, gap: int,
+                      limit: int) -> np.ndarray:
+    """Open sessions changed since they were last emitted that a watermark at `limit`
+    makes owe their change now: those it closes (window_end <= limit), and those with a
+    row emitted with a window_end <= limit (bounds emitted before the session grew), whose
+    retraction must not come after the watermark (downstream, the group is closed)."""
+    out = np.empty(count, dtype=np.int64)
+    k = 0
+    for s in range(count):
+        if s_state[s] != _OPEN or s_changed[s] == 0:
+            continue
+        if (s_emitted_end[s] <= limit or s_last[s] <= limit - gap
+                or limit == INT64_MAX):
             out[k] = s
             k += 1
     return out[:k]
@@ -297,7 +326,8 @@ def _grown(array: np.ndarray, length: int, fill: int) -> np.ndarray:
 class _Sessions:
     """Open sessions as slot-indexed arrays (ids are reused through a free stack)."""
 
-    FILLS = {"key": -1, "start": 0, "last": 0, "next": -1, "parent": -1}
+    FILLS = {"key": -1, "start": 0, "last": 0, "next": -1, "parent": -1,
+             "emitted_end": int(INT64_MAX)}
 
     def __init__(self, capacity: int = 64) -> None:
         self.key = np.full(capacity, -1, dtype=np.int64)
@@ -305,6 +335,8 @@ class _Sessions:
         self.last = np.zeros(capacity, dtype=np.int64)
         self.next = np.full(capacity, -1, dtype=np.int64)
         self.parent = np.full(capacity, -1, dtype=np.int64)
+        # the lowest window_end the session's rows were emitted with (EMIT CHANGES)
+        self.emitted_end = np.full(capacity, INT64_MAX, dtype=np.int64)
         self.state = np.zeros(capacity, dtype=np.uint8)
         self.changed = np.zeros(capacity, dtype=np.uint8)
         self.free = np.empty(capacity, dtype=np.int64)
@@ -341,8 +373,8 @@ class _Sessions:
 
     def nbytes(self) -> int:
         return int(sum(a.nbytes for a in (self.key, self.start, self.last, self.next,
-                                          self.parent, self.state, self.changed, self.free,
-                                          self.meta)))
+                                          self.parent, self.emitted_end, self.state,
+                                          self.changed, self.free, self.meta)))
 
 
 class _RowStore:
@@ -557,7 +589,7 @@ class SessionAssign(Operator):
         s = self.sessions
         assign_sessions(slots, times, self._sort_order(slots, times), self.gap,
                         self.keys.column("head"), s.key, s.start, s.last, s.next, s.parent,
-                        s.state, s.changed, s.free, s.meta, sessions)
+                        s.state, s.changed, s.emitted_end, s.free, s.meta, sessions)
         self.rows.append(batch, sessions, weights)
         limit = self.merged_limit
         if limit is None:
@@ -626,15 +658,22 @@ class SessionAssign(Operator):
         """Emit what the sessions ending at or before `limit` owe, then free them."""
         self._resolve()
         s = self.sessions
+        chunk = None
+        if not self.emit_final:
+            # Downstream, the watermark closes every group with window_end <= limit (a
+            # later row of it is dropped as late): first flush the change of every session
+            # it closes, and of every open session a row of which was emitted with such a
+            # bound before the session grew, or its retraction would come too late.
+            due = sessions_to_flush(s.state, s.changed, s.last, s.emitted_end, s.used,
+                                    self.gap, limit)
+            chunk = self._emit_changes(due)
+            s.changed[due] = 0
         closing = closable_sessions(s.state, s.last, s.used, self.gap, limit)
         if closing.shape[0] == 0:
-            return None
+            return chunk
+        positions = rows_of_sessions(self.rows["session"], self._flags(closing))
         if self.emit_final:
-            positions = rows_of_sessions(self.rows["session"], self._flags(closing))
             chunk = self._emit_final(positions)
-        else:
-            chunk = self._emit_changes(closing[s.changed[closing] == 1])
-            positions = rows_of_sessions(self.rows["session"], self._flags(closing))
         self.rows.release(positions)
         empty = drop_sessions(closing, self.keys.column("head"), s.key, s.next, s.state,
                               s.changed, s.free, s.meta)
@@ -684,6 +723,7 @@ class SessionAssign(Operator):
             store["emitted"][inserted] = 1
             store["emitted_start"][inserted] = starts[moved]
             store["emitted_end"][inserted] = ends[moved]
+        self.sessions.emitted_end[ids] = self.sessions.ends(ids, self.gap)
         if not parts:
             return None
         batch = parts[0] if len(parts) == 1 else pa.concat_batches(parts)
