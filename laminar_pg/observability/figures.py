@@ -39,7 +39,8 @@ _OBJECT = [("name", TEXT), ("id", BIGINT), ("schema", TEXT), ("definition", TEXT
 _FLOW = [("name", TEXT), ("id", BIGINT), ("rows_in", BIGINT), ("rows_out", BIGINT),
          ("row_count", BIGINT), ("state_bytes", BIGINT), ("freshness_seconds", FLOAT),
          ("watermark", EVENT_TIME), ("event_time_lag_seconds", FLOAT),
-         ("last_update", TIMESTAMPTZ), ("readers", BIGINT), ("status", TEXT), ("error", TEXT)]
+         ("last_update", TIMESTAMPTZ), ("readers", BIGINT), ("subscribers", BIGINT),
+         ("status", TEXT), ("error", TEXT)]
 
 SCHEMAS: dict[str, pa.Schema] = {name: pa.schema(fields) for name, fields in {
     "sources": [*_OBJECT, ("connector", TEXT)],
@@ -407,6 +408,8 @@ def view_metrics(db: Any, now: float | None = None) -> pa.Table:
         rows["id"].append(oid)
         rows["row_count"].append(version.num_rows if version is not None else None)
         rows["readers"].append(len(streaming.dependents(oid)))
+        feed = getattr(flow.output, "feed", None) if flow is not None else None
+        rows["subscribers"].append(feed.subscribers if feed is not None else 0)
         rows["status"].append(status)
         rows["error"].append(error)
         _flow_figures(flow, rows, now)
@@ -459,6 +462,7 @@ def stream_metrics(db: Any, now: float | None = None) -> pa.Table:
         rows["watermark"].append(watermark_value(mark))
         rows["event_time_lag_seconds"].append(lag_seconds(mark, now))
         rows["readers"].append(len(streaming.dependents(item.obj.oid)))
+        rows["subscribers"].append(0)  # SUBSCRIBE takes a view, a table or a query
         rows["status"].append(status)
         rows["error"].append(error)
     return _table("stream_metrics", rows)

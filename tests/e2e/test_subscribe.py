@@ -9,6 +9,7 @@ epochs, timestamps that never decrease, FETCH with a timeout, cancel, and the er
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -293,4 +294,55 @@ def test_subscribe_to_a_table_or_a_query(conn: psycopg.Connection[Any], server: 
     deadline = time.monotonic() + 5
     while conn.execute(flows).fetchone() != before:
         assert time.monotonic() < deadline, "the subscription's dataflow was not removed"
+        time.sleep(0.05)
+
+
+def subscribers(conn: psycopg.Connection[Any], view: str) -> int:
+    row = conn.execute("SELECT subscribers FROM laminar_catalog.view_metrics WHERE name = %s",
+                       (view,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_psql_subscribers_share_the_feed_and_a_killed_one_is_let_go(
+        conn: psycopg.Connection[Any], server: LaminarServer) -> None:
+    """psql shows COPY (SUBSCRIBE ...) rows as they come; two subscribers count as two on
+    one feed; a psql killed mid-stream (SIGKILL: no goodbye) is noticed and its
+    subscription freed."""
+    t, v = make_view(conn)
+    # stdbuf: psql's stdout into a pipe is block-buffered (a terminal's is by line)
+    command = ["stdbuf", "-oL", "psql", "-X", "-h", server.host, "-p", str(server.port), "-U", "laminar",
+               "-d", "laminar", "-c", f"COPY (SUBSCRIBE {v} WITH (PROGRESS)) TO STDOUT"]
+    clients = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    try:
+        for client in clients:
+            assert client.stdout is not None
+            first = client.stdout.readline()  # the snapshot's first row, live
+            assert first.split("\t")[1:3] == ["f", "1"]
+        assert subscribers(conn, v) == 2
+        clients[0].kill()
+        clients[0].wait()
+        conn.execute(f"INSERT INTO {t} VALUES (50, 1, 1)")
+        conn.execute("FLUSH")
+        deadline = time.monotonic() + 10
+        while subscribers(conn, v) != 1:
+            assert time.monotonic() < deadline, "the killed subscriber was never let go"
+            time.sleep(0.05)
+        # the other one goes on receiving the changes
+        assert clients[1].stdout is not None
+        for line in clients[1].stdout:
+            _, progressed, diff, *values = line.rstrip("\n").split("\t")
+            if progressed == "f" and values[0] == "1" and diff == "1":
+                assert values == ["1", "3", "31"]
+                break
+    finally:
+        for client in clients:
+            client.kill()
+            client.wait()
+            if client.stdout is not None:
+                client.stdout.close()
+    deadline = time.monotonic() + 10
+    while subscribers(conn, v) != 0:
+        assert time.monotonic() < deadline, "killed subscribers were never let go"
         time.sleep(0.05)
