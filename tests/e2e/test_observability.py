@@ -39,10 +39,10 @@ from laminar_pg.testing.server import LaminarServer
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "observability.md"
 EVENTS = 20_000
 TYPE_OIDS = {"text": 25, "bigint": 20, "double precision": 701, "numeric": 1700,
-             "timestamp with time zone": 1184, "timestamp": 1114, "text[]": 1009}
+             "timestamp with time zone": 1184, "timestamp": 1114, "text[]": 1009, "boolean": 16}
 TABLES = ("sources", "streams", "materialized_views", "tables", "sinks", "pipeline_metrics",
           "source_metrics", "view_metrics", "stream_metrics", "operator_metrics",
-          "watermarks", "sessions")
+          "watermarks", "checkpoints", "sessions")
 
 
 def unique(prefix: str) -> str:
@@ -824,6 +824,9 @@ CLICK_AND_READ = """
   const box = await until(() => document.querySelector('g.node[data-name="NAME"]'));
   box.dispatchEvent(new MouseEvent("click", {bubbles: true}));
   await until(() => document.getElementById("explain").textContent.includes("rows in: "));
+  // the graph is drawn again by the poll the click starts: wait for that drawing
+  await until(() => document.querySelector('g.node[data-name="NAME"]')
+                      .classList.contains("selected"));
   return [document.getElementById("detail-title").textContent,
           document.getElementById("explain").textContent,
           document.querySelector('g.node[data-name="NAME"]').getAttribute("class")];
