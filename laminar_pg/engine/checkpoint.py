@@ -388,6 +388,7 @@ class Manifest:
     pages_written: int
     state_bytes: int
     flows: dict[int, dict[str, Any]]
+    catalog_lsn: int = 0  # the catalog version: the change-log LSN of its newest DDL
 
     def to_json(self) -> bytes:
         body = dataclasses.asdict(self)
@@ -415,6 +416,7 @@ class Capture:
     capture_ms: float
     flows: list[FlowState]
     waiters: list[Future[Manifest]]
+    catalog_lsn: int = 0
 
 
 @dataclasses.dataclass
@@ -617,7 +619,7 @@ class CheckpointStore:
                 capture.epoch, capture.timestamp_ms, capture.log_lsn, capture.started_at,
                 round((time.perf_counter() - started) * 1000 + capture.capture_ms, 3),
                 round(capture.capture_ms, 3), written, pages_written,
-                sum(f.nbytes for f in capture.flows), flows)
+                sum(f.nbytes for f in capture.flows), flows, capture.catalog_lsn)
             path = self._manifest_path(capture.epoch)
             temporary = path.with_name(path.name + ".tmp")
             with open(temporary, "wb") as out:

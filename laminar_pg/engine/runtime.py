@@ -114,6 +114,7 @@ class Runtime:
         # checkpoints (None: off); the newest change-log LSN whose changes were fed in
         self.checkpointer: Checkpointer | None = None
         self.fed_lsn = 0
+        self.catalog_lsn: Callable[[], int] = lambda: 0  # the catalog's version now
         self._thread = threading.Thread(target=self._run, name="laminar-pipeline", daemon=True)
 
     # ------------------------------------------------------------ called by sessions
@@ -346,7 +347,7 @@ class Runtime:
             return
         checkpointer.submit(Capture(barrier.epoch, barrier.timestamp_ms, self.fed_lsn,
                                     time.time(), (time.perf_counter() - began) * 1000,
-                                    flows, waiters))
+                                    flows, waiters, self.catalog_lsn()))
 
     def _published_ingest(self, flow: Dataflow) -> None:
         """What the version published now reflects: its own newest change, or a newer

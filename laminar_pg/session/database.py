@@ -45,6 +45,7 @@ class Database:
         self.write_lock = asyncio.Lock()
         self.lookups = Lookups()  # primary-key indexes for point lookups (session/lookup.py)
         self.applied_lsn = 0
+        self.catalog_lsn = 0  # the LSN of the newest DDL: the catalog's version
         self.streaming = Streaming(Runtime(config.barrier_interval), config.workers)
         self.checkpoints: CheckpointStore | None = None
         try:
@@ -59,6 +60,7 @@ class Database:
             raise
         # checkpoints start once recovery is complete (a checkpoint of a half-recovered
         # pipeline would name the wrong change-log position)
+        self.streaming.runtime.catalog_lsn = lambda: self.catalog_lsn
         self.streaming.runtime.checkpointer = Checkpointer(
             self.checkpoints, config.checkpoint_interval,
             lambda lsn: self.log.wait_durable_sync(lsn))
@@ -86,6 +88,8 @@ class Database:
                     duck.execute("COMMIT")
                     duck.execute("BEGIN TRANSACTION")
                 self.applied_lsn = record.lsn
+                if ddl:
+                    self.catalog_lsn = record.lsn
                 count += 1
             replayer.flush()
             duck.execute("COMMIT")

@@ -30,7 +30,7 @@ from laminar_pg.session.query import plan_query, prepare_tree
 from laminar_pg.sql import ast
 from laminar_pg.sql.literal_insert import LiteralRows
 from laminar_pg.sql.script import parse_one_statement
-from laminar_pg.storage.log import ChangeOp
+from laminar_pg.storage.log import ChangeOp, DdlOp
 from laminar_pg.wire.session import Column, CommandResult, Result, RowsResult
 
 if TYPE_CHECKING:
@@ -129,6 +129,8 @@ class Writes:
                 self.db.streaming.feed_commit(state.ops, lsn)  # in commit order, to the views
                 if state.catalog_changed:
                     self.db.catalog = state.catalog
+                if any(isinstance(op, DdlOp) for op in state.ops):
+                    self.db.catalog_lsn = lsn
             elif commit:
                 await self.session._in_thread(state.duck.execute, "COMMIT")
             else:
