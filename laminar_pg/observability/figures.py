@@ -156,7 +156,7 @@ def _object_rows(db: Any, kind: str, table: str,
         rows["column_types"].append([pg_type_name(f.type) for f in item.schema])
         rows["dependencies"].append(sorted(_qualified(db, d) for d in item.depends_on))
         rows["dependents"].append(_dependents(db, item.obj.oid))
-        rows["created_at"].append(_wall(item.created_at))
+        rows["created_at"].append(_wall(db.created_at.get(item.obj.oid, item.created_at)))
         rows["status"].append(status)
         rows["error"].append(error)
         if extra is not None:
@@ -274,7 +274,7 @@ def tables(db: Any, catalog: Any, duck: Any) -> pa.Table:
         rows["column_types"].append([t for _, t in columns.get(key, [])])
         rows["dependencies"].append([])
         rows["dependents"].append(_dependents(db, obj.oid))
-        rows["created_at"].append(None)  # not recorded for tables yet
+        rows["created_at"].append(_wall(db.created_at.get(obj.oid)))
         rows["status"].append("ready")
         rows["error"].append(None)
     return _table("tables", rows)

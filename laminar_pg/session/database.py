@@ -46,6 +46,7 @@ class Database:
         self.lookups = Lookups()  # primary-key indexes for point lookups (session/lookup.py)
         self.applied_lsn = 0
         self.catalog_lsn = 0  # the LSN of the newest DDL: the catalog's version
+        self.created_at: dict[int, float] = {}  # oid -> commit time of its CREATE
         self.streaming = Streaming(Runtime(config.barrier_interval), config.workers)
         self.checkpoints: CheckpointStore | None = None
         try:
@@ -81,6 +82,7 @@ class Database:
                     duck.execute("COMMIT")
                     duck.execute("BEGIN TRANSACTION")
                 for op in record.ops:
+                    self.note_created(op, record.committed_at_ms)
                     replayer.apply(op)
                     if isinstance(op, ChangeOp):
                         rows += op.batch.num_rows
@@ -106,6 +108,14 @@ class Database:
         if count:
             log.info("recovered", records=count, rows=rows, lsn=self.applied_lsn,
                      seconds=round(time.perf_counter() - started, 3))
+
+    def note_created(self, op: Any, committed_at_ms: int) -> None:
+        """Remember when each object was created (its first DDL record's commit time)."""
+        if isinstance(op, DdlOp) and op.oid is not None:
+            if op.name is None:
+                self.created_at.pop(op.oid, None)
+            else:
+                self.created_at.setdefault(op.oid, committed_at_ms / 1000)
 
     def next_process_id(self) -> tuple[int, int]:
         return next(self._pids) & 0x7FFFFFFF, secrets.randbits(31)

@@ -131,6 +131,8 @@ class Writes:
                     self.db.catalog = state.catalog
                 if any(isinstance(op, DdlOp) for op in state.ops):
                     self.db.catalog_lsn = lsn
+                    for op in state.ops:
+                        self.db.note_created(op, stamp)
             elif commit:
                 await self.session._in_thread(state.duck.execute, "COMMIT")
             else:

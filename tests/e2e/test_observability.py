@@ -252,6 +252,28 @@ def test_checkpoint_figures_after_a_checkpoint(own_server: LaminarServer) -> Non
         assert second is not None and second[0] < second[1] / 2
 
 
+def test_created_at_is_the_create_commit_time_and_survives_a_restart(
+        own_server: LaminarServer) -> None:
+    own_server.start()
+    query = ("SELECT name, created_at FROM laminar_catalog.tables UNION ALL "
+             "SELECT name, created_at FROM laminar_catalog.materialized_views ORDER BY name")
+    with psycopg.connect(own_server.dsn, autocommit=True) as conn:
+        before = conn.execute("SELECT now()").fetchone()
+        conn.execute("CREATE TABLE made (k int)")
+        time.sleep(0.05)
+        conn.execute("CREATE MATERIALIZED VIEW made_count AS SELECT count(*) AS n FROM made")
+        after = conn.execute("SELECT now()").fetchone()
+        created = conn.execute(query).fetchall()
+    assert before is not None and after is not None
+    assert [name for name, _ in created] == ["made", "made_count"]
+    assert all(before[0] <= at <= after[0] for _, at in created), created
+    assert created[0][1] < created[1][1]
+    own_server.stop()
+    own_server.start()
+    with psycopg.connect(own_server.dsn, autocommit=True) as conn:
+        assert conn.execute(query).fetchall() == created
+
+
 def test_a_view_over_a_table_moves_with_each_commit(conn: psycopg.Connection[Any]) -> None:
     table = unique("t")
     view = f"{table}_keys"
