@@ -66,6 +66,7 @@ log = structlog.get_logger("laminar_pg.checkpoint")
 FORMAT = 1
 PAGE_BYTES = 256 << 10
 INLINE_BYTES = 16 << 10  # smaller buffers stay in the payload
+WRITE_BATCH_BYTES = 4 << 20
 NODE_FIELDS = ("rows_in", "rows_out", "chunks_in", "watermark")
 READER_PLAN = ("generator",)
 _PAGE = b"page/"
@@ -576,6 +577,7 @@ class CheckpointStore:
         pages: set[bytes] = set()
         new_pages: list[bytes] = []
         flows: dict[int, dict[str, Any]] = {}
+        pending = 0
         try:
             for index, flow in enumerate(capture.flows):
                 batch = WriteBatch(raw_mode=True)
@@ -598,6 +600,13 @@ class CheckpointStore:
                                 new_pages.append(name)
                                 written += len(page)
                                 pages_written += 1
+                                pending += len(page)
+                                if pending >= WRITE_BATCH_BYTES:
+                                    # rocksdict holds the GIL while it writes a batch:
+                                    # small batches keep the pipeline thread's waits short
+                                    self.db.write(batch, self._nosync)
+                                    batch = WriteBatch(raw_mode=True)
+                                    pending = 0
                         names.append(name)
                         pages.add(name)
                     buffer.names = names
@@ -607,6 +616,7 @@ class CheckpointStore:
                 batch.put(_flow_key(capture.epoch, flow.oid), record)
                 written += len(record)
                 self.db.write(batch, self._nosync)
+                pending = 0
                 if index == len(capture.flows) // 2:
                     crashpoint("mid_state_write")
                 flows[flow.oid] = {"name": flow.name, "definition": flow.definition,
