@@ -115,6 +115,9 @@ class Runtime:
         self.checkpointer: Checkpointer | None = None
         self.fed_lsn = 0
         self.catalog_lsn: Callable[[], int] = lambda: 0  # the catalog's version now
+        # a clock tests move by hand (LAMINAR_PG_CLOCK=manual): epochs' timestamps, and
+        # so now() inside views, come from it instead of the wall clock
+        self.manual_clock_ms: int | None = None
         self._thread = threading.Thread(target=self._run, name="laminar-pipeline", daemon=True)
 
     # ------------------------------------------------------------ called by sessions
@@ -294,7 +297,9 @@ class Runtime:
 
     def _barrier(self) -> None:
         self.epoch += 1
-        stamp = max(int(time.time() * 1000), self._last_timestamp_ms + 1)
+        clock = self.manual_clock_ms
+        stamp = max(int(time.time() * 1000) if clock is None else clock,
+                    self._last_timestamp_ms + 1)
         self._last_timestamp_ms = stamp
         barrier = Barrier(self.epoch, stamp)
         for flow in self.ordered():

@@ -48,6 +48,8 @@ class Database:
         self.catalog_lsn = 0  # the LSN of the newest DDL: the catalog's version
         self.created_at: dict[int, float] = {}  # oid -> commit time of its CREATE
         self.streaming = Streaming(Runtime(config.barrier_interval), config.workers)
+        if os.environ.get("LAMINAR_PG_CLOCK") == "manual":  # for tests of now() in views
+            self.streaming.runtime.manual_clock_ms = int(time.time() * 1000)
         self.checkpoints: CheckpointStore | None = None
         try:
             self.checkpoints = CheckpointStore(config.data_dir / "checkpoints",

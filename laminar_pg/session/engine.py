@@ -7,6 +7,7 @@ cancellation interrupts the connection.
 
 from __future__ import annotations
 
+import datetime
 import re
 import threading
 from typing import Any, Protocol
@@ -90,12 +91,28 @@ def _pg_sleep(seconds: float | None, pid: int | None) -> str:
     return ""
 
 
+def _advance_clock(seconds: float | None, pid: int | None) -> str:
+    """laminar_advance_clock(seconds): moves the manual clock (a server started with
+    LAMINAR_PG_CLOCK=manual, for tests of now() in views); the next epoch has the new
+    time. Returns it."""
+    runtime = _session(pid).db.streaming.runtime  # type: ignore[attr-defined]
+    if runtime.manual_clock_ms is None:
+        raise errcodes.ObjectNotInPrerequisiteState(
+            "the server's clock is the wall clock (start it with LAMINAR_PG_CLOCK=manual)")
+    if seconds is None or seconds < 0:
+        raise errcodes.InvalidParameterValue("the clock only moves forward")
+    runtime.manual_clock_ms += int(seconds * 1000)
+    return datetime.datetime.fromtimestamp(runtime.manual_clock_ms / 1000,
+                                           datetime.UTC).isoformat()
+
+
 def open_engine() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     con.execute("CREATE SCHEMA public")  # PostgreSQL's default schema
     t = sqltypes
     udfs: list[tuple[str, Any, list[Any], Any]] = [
         ("laminar_pg_sleep", _pg_sleep, [t.DOUBLE, t.BIGINT], t.VARCHAR),
+        ("laminar_advance_clock_", _advance_clock, [t.DOUBLE, t.BIGINT], t.VARCHAR),
         ("laminar_current_setting", _current_setting, [t.VARCHAR, t.BOOLEAN, t.BIGINT], t.VARCHAR),
         ("laminar_set_config", _set_config, [t.VARCHAR, t.VARCHAR, t.BOOLEAN, t.BIGINT], t.VARCHAR),
     ]

@@ -188,6 +188,9 @@ def substitute_session_functions(tree: exp.Expr, values: SessionValues) -> exp.E
                 return exp.Anonymous(this="laminar_set_config", expressions=[*node.expressions, pid])
             if name == "pg_sleep":
                 return exp.Anonymous(this="laminar_pg_sleep", expressions=[*node.expressions, pid])
+            if name == "laminar_advance_clock":
+                return exp.Anonymous(this="laminar_advance_clock_",
+                                     expressions=[*node.expressions, pid])
             if name == "current_schemas" and len(node.expressions) == 1:
                 return repl(exp.CurrentSchemas(this=node.expressions[0]))
         return node

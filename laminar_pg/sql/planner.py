@@ -359,11 +359,32 @@ class Planner:
 
     def filter(self, source: Planned, predicate: exp.Expr, clause: str = "WHERE") -> Planned:
         assert isinstance(predicate, exp.Expression)
-        compiled = compile_predicate(predicate, source.schema, clause=clause)
-        node = self.node(Filter(source.schema, compiled), source.node)
+        temporal: list[exp.Expr] = []
+        if clause == "WHERE":
+            from laminar_pg.sql.plan_temporal import split_temporal
+
+            rest, temporal = split_temporal(predicate)
+        else:
+            rest = predicate
+        node = source.node
+        if rest is not None:
+            assert isinstance(rest, exp.Expression)
+            compiled = compile_predicate(rest, source.schema, clause=clause)
+            node = self.node(Filter(source.schema, compiled), node)
+        for conjunct in temporal:
+            from laminar_pg.engine.operators.temporal_filter import TemporalFilter
+            from laminar_pg.sql.plan_temporal import temporal_bound
+
+            time, offset = temporal_bound(conjunct, interval_us)
+            compiled_time = self.compile(time, source.schema)
+            if not pa.types.is_timestamp(compiled_time.type):
+                raise errcodes.DatatypeMismatch(
+                    f"a temporal filter compares a timestamp with now(), not "
+                    f"{compiled_time.type}")
+            node = self.node(TemporalFilter(source.schema, compiled_time, offset), node)
         return Planned(node, source.schema, source.time_column, source.watermarked,
-                       source.append_only, source.window_start, source.window_end,
-                       source.window_size)
+                       source.append_only and not temporal, source.window_start,
+                       source.window_end, source.window_size)
 
     def project(self, source: Planned, items: list[exp.Expr]) -> tuple[Planned, list[str]]:
         from laminar_pg.session.query import column_name

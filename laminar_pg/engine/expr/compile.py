@@ -675,7 +675,7 @@ HANDLERS: dict[type[exp.Expression], Handler] = {
     exp.Window: _refuse("window functions are not supported in this expression: {sql}"),
     exp.Filter: _refuse_aggregate,
     exp.CurrentTimestamp: _refuse(
-        "now() / current_timestamp is not supported in streaming expressions yet (temporal filters come later)"
+        "now() / current_timestamp in a streaming query outside a temporal filter (WHERE ts > now() - INTERVAL '1' HOUR)"
     ),
     exp.CurrentDate: _refuse(
         "current_date is not supported in streaming expressions yet (temporal filters come later)"

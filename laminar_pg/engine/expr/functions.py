@@ -452,8 +452,8 @@ FUNCTIONS: dict[str, Builder] = {
 
 # PostgreSQL functions we know and refuse (anything else unknown is 42883).
 REFUSED = {
-    "now": "now() is not supported in streaming expressions yet (temporal filters come later)",
-    "current_timestamp": "current_timestamp is not supported in streaming expressions yet (temporal filters come later)",
+    "now": "now() in a streaming query outside a temporal filter (WHERE ts > now() - INTERVAL '1' HOUR)",
+    "current_timestamp": "current_timestamp in a streaming query outside a temporal filter (WHERE ts > now() - INTERVAL '1' HOUR)",
     "clock_timestamp": "clock_timestamp() is not supported in streaming expressions",
     "statement_timestamp": "statement_timestamp() is not supported in streaming expressions",
     "transaction_timestamp": "transaction_timestamp() is not supported in streaming expressions",
