@@ -232,6 +232,22 @@ class KeyTable:
     def __len__(self) -> int:
         return int(self._meta[0])
 
+    def __getstate__(self) -> dict[str, object]:
+        """A checkpoint leaves the index out: every insert writes a random place in it,
+        so it would change nearly all its pages between checkpoints, and it is rebuilt
+        from the hashes in one pass (`__setstate__`)."""
+        state = dict(vars(self))
+        state["_index"] = int(self._index.shape[0])
+        state["_new"] = np.empty(0, dtype=np.int64)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        length = state.pop("_index")
+        assert isinstance(length, int)
+        self.__dict__.update(state)
+        self._index = np.full(length, -1, dtype=np.int64)
+        _rehash(self._index, self._hashes, self._live, int(self._meta[1]))
+
     @property
     def capacity(self) -> int:
         """Length of slot-indexed arrays: every slot number is below it."""

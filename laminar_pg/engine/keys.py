@@ -369,6 +369,21 @@ class StringCodec(ColumnCodec):
         self._meta = np.zeros(2, dtype=np.int64)
         self._ones = np.ones(0, dtype=np.bool_)
 
+    def __getstate__(self) -> dict[str, object]:
+        """A checkpoint leaves the hash index out (random writes: nearly every page of it
+        changes between checkpoints); `__setstate__` rebuilds it from the hashes."""
+        state = dict(vars(self))
+        state["_index"] = int(self._index.shape[0])
+        state["_ones"] = np.ones(0, dtype=np.bool_)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        length = state.pop("_index")
+        assert isinstance(length, int)
+        self.__dict__.update(state)
+        self._index = np.empty(length, dtype=np.int64)
+        _rehash_ids(self._index, self._hashes, int(self._meta[0]))
+
     def __len__(self) -> int:
         return int(self._meta[0])
 
