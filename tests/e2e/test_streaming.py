@@ -8,12 +8,9 @@ bounded and read to their end (the batch side loads the very same events into a 
 
 from __future__ import annotations
 
-import decimal
-import math
 import random
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,8 +23,13 @@ from psycopg import errors
 from sqlglot import exp
 
 from laminar_pg.engine.sources import make_generator
-from laminar_pg.engine.sources.nexmark import TABLE_FIELDS
 from laminar_pg.sql.dialect import Laminar
+from laminar_pg.testing.crash_workload import (
+    NEXMARK_TABLES,
+    bag,
+    nexmark_columns,
+    nexmark_events_of,
+)
 from laminar_pg.testing.server import LaminarServer
 
 NEXMARK_DIR = Path(__file__).resolve().parents[2] / "sql_tests" / "nexmark"
@@ -41,22 +43,6 @@ def unique(prefix: str) -> str:
 def conn(server: LaminarServer) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(server.dsn, autocommit=True) as connection:
         yield connection
-
-
-def normalise(value: Any) -> Any:
-    """Values compared across the two paths: floats to 9 significant digits, decimals as
-    floats of the same (a view's numeric may carry another scale than the batch's)."""
-    if isinstance(value, decimal.Decimal):
-        value = float(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        return float(f"{value:.9g}")
-    return value
-
-
-def bag(rows: list[tuple[Any, ...]]) -> Counter[tuple[Any, ...]]:
-    return Counter(tuple(normalise(v) for v in row) for row in rows)
 
 
 def assert_same_rows(conn: psycopg.Connection[Any], view: str, batch_sql: str) -> int:
@@ -182,23 +168,8 @@ def test_cascading_views_and_union(conn: psycopg.Connection[Any]) -> None:
 
 NEXMARK_OPTIONS = {"connector": "nexmark", "nexmark.events": "100000", "nexmark.seed": "3",
                    "nexmark.event_gap": "10ms"}
-NEXMARK_TABLES = ("person", "auction", "bid")
-SQL_TYPES = {pa.int64(): "BIGINT", pa.string(): "VARCHAR", pa.timestamp("us"): "TIMESTAMP"}
-
-
-def nexmark_columns(table: str) -> str:
-    return ", ".join(f"{name} {SQL_TYPES[t]}" for name, t in TABLE_FIELDS[table].items())
-
-
 def nexmark_events(table: str) -> pa.Table:
-    options = {**NEXMARK_OPTIONS, "nexmark.table": table}
-    generator = make_generator("nexmark", list(TABLE_FIELDS[table].items()), options, 1)
-    batches = []
-    position = 0
-    while not generator.exhausted(0, position):
-        batch, position = generator.read(0, position, 65_536)
-        batches.append(batch)
-    return pa.Table.from_batches(batches, schema=generator.schema)
+    return nexmark_events_of(table, {**NEXMARK_OPTIONS, "nexmark.table": table})
 
 
 @pytest.mark.slow
