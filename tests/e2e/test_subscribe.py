@@ -211,7 +211,16 @@ def change_view(conn: psycopg.Connection[Any], t: str) -> None:
 
 
 def test_subscribe_as_of_a_checkpoint_resumes_without_gap_or_duplicate(
-        conn: psycopg.Connection[Any], server: LaminarServer) -> None:
+        own_server: LaminarServer) -> None:
+    # a server of its own, checkpointing only when asked: no other test's checkpoints
+    # prune this one's before it resumes from it
+    own_server.extra_args = ["--checkpoint-interval", "0"]
+    server = own_server.start()
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        resume_as_of_checkpoint(conn, server)
+
+
+def resume_as_of_checkpoint(conn: psycopg.Connection[Any], server: LaminarServer) -> None:
     t, v = make_view(conn)
     conn.execute("CHECKPOINT")
     retained = [r[0] for r in conn.execute(
@@ -320,29 +329,35 @@ def test_psql_subscribers_share_the_feed_and_a_killed_one_is_let_go(
             assert client.stdout is not None
             first = client.stdout.readline()  # the snapshot's first row, live
             assert first.split("\t")[1:3] == ["f", "1"]
-        assert subscribers(conn, v) == 2
+        wait_until(lambda: subscribers(conn, v) == 2, "both subscriptions counted")
         clients[0].kill()
         clients[0].wait()
         conn.execute(f"INSERT INTO {t} VALUES (50, 1, 1)")
         conn.execute("FLUSH")
-        deadline = time.monotonic() + 10
-        while subscribers(conn, v) != 1:
-            assert time.monotonic() < deadline, "the killed subscriber was never let go"
-            time.sleep(0.05)
-        # the other one goes on receiving the changes
+        wait_until(lambda: subscribers(conn, v) == 1, "the killed subscriber let go")
+        # the other one goes on receiving the changes (killed after 30 s if it does not)
         assert clients[1].stdout is not None
+        watchdog = threading.Timer(30, clients[1].kill)
+        watchdog.start()
+        changed = None
         for line in clients[1].stdout:
             _, progressed, diff, *values = line.rstrip("\n").split("\t")
             if progressed == "f" and values[0] == "1" and diff == "1":
-                assert values == ["1", "3", "31"]
+                changed = values
                 break
+        watchdog.cancel()
+        assert changed == ["1", "3", "31"]
     finally:
         for client in clients:
             client.kill()
             client.wait()
             if client.stdout is not None:
                 client.stdout.close()
-    deadline = time.monotonic() + 10
-    while subscribers(conn, v) != 0:
-        assert time.monotonic() < deadline, "killed subscribers were never let go"
+    wait_until(lambda: subscribers(conn, v) == 0, "killed subscribers let go")
+
+
+def wait_until(test: Any, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not test():
+        assert time.monotonic() < deadline, f"never: {what}"
         time.sleep(0.05)
