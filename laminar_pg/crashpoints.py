@@ -13,7 +13,7 @@ The points (where they sit):
 - `after_manifest_rename`: the manifest is in place, older checkpoints not pruned yet;
 - `mid_prune`: an old checkpoint's manifest is gone, part of its state not yet deleted;
 - `mid_changelog_batch`: a commit's log record is written to RocksDB but its WAL is not
-  synced and the client not answered (storage/log.py);
+  synced and the client not answered (storage/log.py; every commit counts, DDL too);
 - `after_restore`: at start, state is restored from the newest manifest and the sources
   have not resumed (session/streaming.py).
 """
