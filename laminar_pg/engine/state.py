@@ -110,6 +110,27 @@ class StateTable:
         self._seen = np.zeros(cap, dtype=np.uint8)  # scratch for release()
         self._deleted: list[np.ndarray] = []
 
+    def __getstate__(self) -> dict[str, object]:
+        """A checkpoint keeps the touched list's used prefix only (usually empty after a
+        barrier's commit) and none of release()'s scratch: the rest of those arrays is
+        stale data that changes every epoch and would be written every time."""
+        state = dict(vars(self))
+        state["_touched"] = self._touched[: int(self._meta[0])].copy()
+        state["_touched_capacity"] = int(self._touched.shape[0])
+        state["_seen"] = int(self._seen.shape[0])
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        listed = state.pop("_touched")
+        capacity = state.pop("_touched_capacity")
+        seen = state.pop("_seen")
+        assert isinstance(listed, np.ndarray) and isinstance(capacity, int)
+        assert isinstance(seen, int)
+        self.__dict__.update(state)
+        self._touched = np.empty(capacity, dtype=np.int64)
+        self._touched[: listed.shape[0]] = listed
+        self._seen = np.zeros(seen, dtype=np.uint8)
+
     @staticmethod
     def _new_column(spec: StateColumn, length: int) -> np.ndarray:
         shape = (length,) if spec.width == 1 else (length, spec.width)
