@@ -2,7 +2,8 @@
 
 Two forms:
 - `SELECT ... FROM (SELECT ..., ROW_NUMBER() OVER (PARTITION BY p ORDER BY o) AS rn
-  FROM ...) [AS t] WHERE rn <= N [AND ...]` (also `rn < N`, `rn = 1`, `N >= rn`): the
+  FROM ...) [AS t] WHERE rn <= N [AND ...]` (also `rn < N`, `rn = 1`, `N >= rn`; RANK()
+  and DENSE_RANK() the same way, peers sharing a rank): the
   inner SELECT is planned without its ROW_NUMBER item, with its PARTITION BY and ORDER BY
   expressions as hidden columns; TopN keeps the first N rows of each partition and adds
   the row number under the item's name; the outer query goes on with the rest of its
@@ -36,11 +37,16 @@ if TYPE_CHECKING:
 UNLIMITED = 2**62
 
 
+RANKINGS: dict[type[exp.Expr], str] = {exp.RowNumber: "row_number", exp.Rank: "rank",
+                                       exp.DenseRank: "dense_rank"}
+
+
 def row_number_item(select: exp.Select) -> exp.Alias | None:
-    """The `ROW_NUMBER() OVER (...) AS name` item of a SELECT list, if any."""
+    """The `ROW_NUMBER() | RANK() | DENSE_RANK() OVER (...) AS name` item of a SELECT
+    list, if any."""
     for item in select.expressions:
         if isinstance(item, exp.Alias) and isinstance(item.this, exp.Window) \
-                and isinstance(item.this.this, exp.RowNumber):
+                and type(item.this.this) in RANKINGS and not item.this.this.expressions:
             return item
     return None
 
@@ -131,7 +137,7 @@ def plan_row_number(planner: Planner, outer: exp.Select) -> tuple[Planned, exp.E
     rest = [c for c in conjuncts if all(c is not bound for bound, _ in limits)]
     window: exp.Window = item.this
     if inner.args.get("distinct"):
-        raise unsupported("ROW_NUMBER() in a SELECT DISTINCT")
+        raise unsupported(f"{window.this.sql('postgres')} in a SELECT DISTINCT")
     partition = list(window.args.get("partition_by") or [])
     order_node = window.args.get("order")
     ordered = list(order_node.expressions) if order_node is not None else []
@@ -147,7 +153,8 @@ def plan_row_number(planner: Planner, outer: exp.Select) -> tuple[Planned, exp.E
     planned = planner.renamed(planned, names)
     top_schema = pa.schema([*planned.schema, pa.field(name, pa.int64())])
     top = TopN(planned.schema, partition_cols, order_cols, max(limit, 0), top_schema,
-               rank_column=True, append_only=planned.append_only)
+               rank_column=True, append_only=planned.append_only,
+               ties=RANKINGS[type(window.this)])
     node = planner.node(top, planned.node)
     out_names = [*names[:visible], name]
     indices = [*range(visible), len(top_schema) - 1]

@@ -2,9 +2,10 @@
 
 A table receives random inserts, updates and deletes; after each FLUSH every view must
 hold what its SELECT returns as a batch query: ROW_NUMBER() <= N per partition (with the
-row number as a column, and without), ORDER BY ... LIMIT / OFFSET, DISTINCT ON, a top-N
-over an aggregate, and a top-N over a join. Every ranking order is total (it ends with the key),
-so the batch answer is unique.
+row number as a column, and without), RANK() and DENSE_RANK() <= N (ties kept: their
+orders are not total, and peers share a rank), ORDER BY ... LIMIT / OFFSET, DISTINCT ON,
+a top-N over an aggregate, and a top-N over a join. Every ROW_NUMBER and LIMIT order is
+total (it ends with the key), so the batch answer is unique.
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ def test_top_n_views_follow_random_changes(conn: psycopg.Connection[Any]) -> Non
         "distinct_on": f"SELECT DISTINCT ON (g) g, id, v FROM {t} ORDER BY g, v DESC, id",
         "distinct_on_two": f"SELECT DISTINCT ON (s, g) s, g, id FROM {t} "
                            f"ORDER BY g, s, id DESC",
+        # ties are not broken: peers share a rank, and all peers of a kept rank stay
+        "rank": f"SELECT * FROM (SELECT id, g, v, RANK() OVER (PARTITION BY g ORDER BY v "
+                f"DESC) AS rk FROM {t}) x WHERE rk <= 2",
+        "dense_rank": f"SELECT * FROM (SELECT id, s, v, DENSE_RANK() OVER (PARTITION BY s "
+                      f"ORDER BY v NULLS FIRST) AS dr FROM {t}) x WHERE dr <= 3",
+        "rank_of_groups": f"SELECT g, n, r FROM (SELECT g, count(*) AS n, RANK() OVER "
+                          f"(ORDER BY count(*) DESC) AS r FROM {t} GROUP BY g) x "
+                          f"WHERE r = 1",
         "of_join": f"SELECT label, id FROM (SELECT l.label, x.id, ROW_NUMBER() OVER "
                    f"(PARTITION BY l.label ORDER BY x.v, x.id) AS r FROM {t} x JOIN {g} l "
                    f"ON x.g = l.g) y WHERE r <= 1",
@@ -77,7 +86,9 @@ def test_top_n_views_follow_random_changes(conn: psycopg.Connection[Any]) -> Non
     ("SELECT id, ROW_NUMBER() OVER (ORDER BY v) AS r FROM {t}", "0A000"),
     ("SELECT * FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY v) AS r FROM {t}) x WHERE r > 2",
      "0A000"),
-    ("SELECT * FROM (SELECT id, RANK() OVER (ORDER BY v) AS r FROM {t}) x WHERE r <= 2",
+    ("SELECT * FROM (SELECT id, RANK() OVER (ORDER BY v) AS r FROM {t}) x WHERE r > 2",
+     "0A000"),
+    ("SELECT * FROM (SELECT id, NTILE(2) OVER (ORDER BY v) AS r FROM {t}) x WHERE r <= 2",
      "0A000"),
     ("SELECT id FROM {t} ORDER BY v LIMIT -1", "2201W"),
     ("SELECT id FROM {t} ORDER BY 3 LIMIT 1", "42P10"),

@@ -89,18 +89,63 @@ def _ranks(parts: np.ndarray, weights: np.ndarray, low: int, high: int,
         beyond[i] = start > high
 
 
+@numba.njit(nogil=True, cache=True)
+def _tied_ranks(parts: np.ndarray, weights: np.ndarray, new_peer: np.ndarray, dense: bool,
+                high: int, first: np.ndarray, n: np.ndarray, beyond: np.ndarray) -> None:
+    """RANK / DENSE_RANK over rows sorted by partition then order (`new_peer[i]`: row i's
+    order keys differ from row i-1's): every instance of a row, and every row of a peer
+    group, has the group's rank (RANK: 1 + the instances before the group; DENSE_RANK:
+    1 + the groups before it). Rows of weight <= 0 (leaving) take no rank."""
+    position = 0
+    groups = 0
+    rank = 0
+    pending = True  # a new peer group whose rank is set by its first live row
+    for i in range(parts.shape[0]):
+        if i == 0 or parts[i] != parts[i - 1]:
+            position = 0
+            groups = 0
+            pending = True
+        elif new_peer[i]:
+            pending = True
+        w = weights[i]
+        if w <= 0:
+            first[i] = -1
+            n[i] = 0
+            beyond[i] = False
+            continue
+        if pending:
+            groups += 1
+            rank = groups if dense else position + 1
+            pending = False
+        position += w
+        if rank <= high:
+            first[i] = rank
+            n[i] = w
+        else:
+            first[i] = -1
+            n[i] = 0
+        beyond[i] = rank > high
+
+
 class TopN(Operator):
     """Ranks `offset + 1 .. offset + limit` of each partition by `order`. Output: the
-    input's columns, plus the rank (int64) when `rank_column`."""
+    input's columns, plus the rank (int64) when `rank_column`. `ties`: 'row_number'
+    (ties broken by arrival), 'rank' or 'dense_rank' (peers share a rank, every peer of
+    a rank within the limit is kept; no offset)."""
 
     name = "top_n"
 
     def __init__(self, input_schema: pa.Schema, partition: list[int], order: list[SortKey],
                  limit: int, output_schema: pa.Schema, *, offset: int = 0,
-                 rank_column: bool = False, append_only: bool = False) -> None:
+                 rank_column: bool = False, append_only: bool = False,
+                 ties: str = "row_number") -> None:
         super().__init__(output_schema)
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset are not negative")
+        if ties not in ("row_number", "rank", "dense_rank") or (ties != "row_number"
+                                                                 and offset):
+            raise ValueError(f"ties {ties!r} (with offset {offset})")
+        self.ties = ties
         if len(output_schema) != len(input_schema) + (1 if rank_column else 0):
             raise ValueError("the output is the input's columns, then the rank")
         self.input_schema = input_schema
@@ -139,8 +184,8 @@ class TopN(Operator):
             codes = self.part_encoder.encode([batch.column(i) for i in self.partition])
         else:
             codes = np.zeros((n, 0), np.int64)
-        if self.append_only:
-            keep = self._chunk_candidates(batch, codes, weights)
+        if self.append_only and self.ties == "row_number":  # peers of the last rank
+            keep = self._chunk_candidates(batch, codes, weights)   # may lie past it
             if keep is not None:
                 batch = batch.take(pa.array(keep))
                 codes, weights = codes[keep], weights[keep]
@@ -229,14 +274,18 @@ class TopN(Operator):
         slots = slots[::-1].copy()
         owner = owner[::-1].copy()
         weights = weights[::-1].copy()
-        order = self._sorted(parts[owner], slots)
+        order, new_peer = self._sorted(parts[owner], slots)
         slots, weights, owner_parts = slots[order], weights[order], parts[owner][order]
         count = slots.shape[0]
         first = np.empty(count, np.int64)
         n = np.empty(count, np.int64)
         beyond = np.empty(count, np.bool_)
-        _ranks(owner_parts, weights, self.offset + 1, self.offset + self.limit,
-               first, n, beyond)
+        if self.ties == "row_number":
+            _ranks(owner_parts, weights, self.offset + 1, self.offset + self.limit,
+                   first, n, beyond)
+        else:
+            _tied_ranks(owner_parts, weights, new_peer, self.ties == "dense_rank",
+                        self.limit, first, n, beyond)
         old_first = r.column("first")[slots]
         old_n = r.column("n")[slots]
         changed = (old_first != first) | (old_n != n)
@@ -255,10 +304,13 @@ class TopN(Operator):
                 self.parts.release(empty)
         return chunk
 
-    def _sorted(self, owner_parts: np.ndarray, slots: np.ndarray) -> np.ndarray:
-        """The order of the rows: partition, then the order keys, then arrival."""
+    def _sorted(self, owner_parts: np.ndarray, slots: np.ndarray,
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """The order of the rows (partition, then the order keys, then arrival), and for
+        RANK / DENSE_RANK, per sorted row, whether its order keys differ from the row
+        before (NULLs are peers of NULLs, NaNs of NaNs, as PostgreSQL sorts them)."""
         if slots.shape[0] == 0:
-            return np.empty(0, np.int64)
+            return np.empty(0, np.int64), np.empty(0, np.bool_)
         decoded = dict(zip(self._order_columns,
                            self.rows_encoder.decode(self.rows.keys.keys_of(slots),
                                                     self._order_columns), strict=True))
@@ -275,7 +327,23 @@ class TopN(Operator):
         sort_keys.append(("arrival", "ascending"))
         indices: np.ndarray = pc.sort_indices(pa.table(columns),
                                               sort_keys=sort_keys).to_numpy()
-        return indices
+        new_peer = np.zeros(indices.shape[0], np.bool_)
+        if self.ties != "row_number" and indices.shape[0] > 1:
+            taken = pa.array(indices)
+            for key in self.order:
+                values = decoded[key.column].take(taken)
+                after, before = values.slice(1), values.slice(0, len(values) - 1)
+                same = pc.fill_null(pc.equal(after, before), False).to_numpy(
+                    zero_copy_only=False)
+                nulls = (after.is_null().to_numpy(zero_copy_only=False)
+                         & before.is_null().to_numpy(zero_copy_only=False))
+                same = same | nulls
+                if pa.types.is_floating(values.type):
+                    same = same | (pc.fill_null(pc.is_nan(after), False).to_numpy(
+                        zero_copy_only=False) & pc.fill_null(pc.is_nan(before), False)
+                        .to_numpy(zero_copy_only=False))
+                new_peer[1:] |= ~same
+        return indices, new_peer
 
     def _changes(self, slots: np.ndarray, old_first: np.ndarray, old_n: np.ndarray,
                  first: np.ndarray, n: np.ndarray) -> Chunk | None:
@@ -283,8 +351,10 @@ class TopN(Operator):
             return None
         if self.rank_column:
             # each instance is its own output row: retract the old ranks, emit the new
+            # (under RANK / DENSE_RANK every instance of a row has the same rank)
+            expand = _expand if self.ties == "row_number" else np.repeat
             rows = np.concatenate([np.repeat(slots, old_n), np.repeat(slots, n)])
-            ranks = np.concatenate([_expand(old_first, old_n), _expand(first, n)])
+            ranks = np.concatenate([expand(old_first, old_n), expand(first, n)])
             weights = np.concatenate([np.full(int(old_n.sum()), -1, np.int64),
                                       np.ones(int(n.sum()), np.int64)])
         else:

@@ -147,3 +147,66 @@ def test_a_deleted_top_row_is_replaced_by_the_next() -> None:
         got[row] += w
     assert got == Counter({(3.0, 1): -1, (2.0, 2): -1, (2.0, 1): 1, (1.0, 2): 1})
     assert len(op.rows) == 2
+
+
+TIED_ORDERS = [[SortKey(1, descending=True)], [SortKey(2), SortKey(1, descending=True)],
+               [SortKey(2, nulls_first=True)]]
+
+
+def tied_twin(rows: Counter[Row], order: list[SortKey], limit: int, dense: bool,
+              partition: bool) -> Counter[Row]:
+    """RANK / DENSE_RANK <= limit as a batch query: peers (equal order keys) share a
+    rank; every instance of a row is its own output row."""
+    out: Counter[Row] = Counter()
+    groups: dict[Any, list[Row]] = {}
+    for row, weight in rows.items():
+        groups.setdefault(row[0] if partition else "all", []).extend([row] * max(weight, 0))
+
+    def value_key(value: Any, k: SortKey) -> tuple[int, Any]:
+        if k.nulls_first is None or k.nulls_first == k.descending:  # the default place
+            return sort_value(value, k.descending)
+        return (0, 0) if value is None else (1, sort_value(value, k.descending)[1])
+
+    def key(row: Row) -> tuple[Any, ...]:
+        return tuple(value_key(row[k.column], k) for k in order)
+
+    for members in groups.values():
+        members.sort(key=key)
+        keys = [key(r) for r in members]
+        for i, row in enumerate(members):
+            before = [k for k in keys[:i] if k != keys[i]]
+            rank = len(set(before)) + 1 if dense else len(before) + 1
+            if rank <= limit:
+                out[(*row, rank)] += 1
+    return out
+
+
+@pytest.mark.parametrize("append_only", [False, True])
+@pytest.mark.parametrize("ties", ["rank", "dense_rank"])
+@given(data=st.data())
+def test_rank_and_dense_rank_match_the_twin(append_only: bool, ties: str,
+                                            data: st.DataObject) -> None:
+    order = data.draw(st.sampled_from(TIED_ORDERS), label="order")
+    limit = data.draw(st.integers(0, 4), label="limit")
+    partition = data.draw(st.sampled_from([[], [0]]), label="partition")
+    out_schema = pa.schema([*SCHEMA, pa.field("rank", pa.int64())])
+    op = TopN(SCHEMA, partition, order, limit, out_schema, rank_column=True,
+              append_only=append_only, ties=ties)
+    held: Counter[Row] = Counter()
+    integrated: Counter[Row] = Counter()
+    for epoch, chunk in enumerate(data.draw(scripts(append_only), label="chunks")):
+        columns = [pa.array([r[i] for r, _ in chunk], f.type) for i, f in enumerate(SCHEMA)]
+        weights = np.array([w for _, w in chunk], np.int64)
+        batch = pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
+        op.on_chunk(Chunk(batch, None if append_only else weights), 0)
+        for row, weight in chunk:
+            held[row] += weight
+        for out in op.on_barrier(Barrier(epoch + 1, epoch + 1)):
+            assert isinstance(out, Chunk)
+            ws = [1] * out.batch.num_rows if out.weights is None else out.weights.tolist()
+            values = zip(*[c.to_pylist() for c in out.batch.columns], strict=True)
+            for row, w in zip(values, ws, strict=True):
+                integrated[row] += w
+        integrated = Counter({k: v for k, v in integrated.items() if v})
+        want = tied_twin(held, order, limit, ties == "dense_rank", bool(partition))
+        assert integrated == want, f"epoch {epoch}"
