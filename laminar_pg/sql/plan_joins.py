@@ -67,6 +67,10 @@ def plan_joins(planner: Planner, original: exp.Select) -> tuple[Planned, exp.Sel
     # Without outer joins, a WHERE conjunct on one relation's columns filters that
     # relation before it is joined (Nexmark q20's `A.category = 10`): less join state.
     inner_only = all(not j.args.get("side") for j in joins)
+    if originals[0].args.get("version") is not None:
+        raise unsupported("FOR SYSTEM_TIME AS OF on the first relation",
+                          hint="A temporal join puts it on the joined table: "
+                               "FROM stream s JOIN t FOR SYSTEM_TIME AS OF PROCTIME() ON ...")
     planned = _side(planner, originals[0], aliases[0], select, scope)
     if inner_only:
         planned, conjuncts = _push_down(planner, planned, aliases[0], conjuncts, scope)
@@ -75,7 +79,17 @@ def plan_joins(planner: Planner, original: exp.Select) -> tuple[Planned, exp.Sel
             raise unsupported(f"{join.args.get('method') or join.args.get('kind')} JOIN")
         side = str(join.args.get("side") or "").lower()
         kind = {"": "inner", "left": "left", "right": "right", "full": "full"}[side]
-        right = _side(planner, originals[n], aliases[n], select, scope)
+        temporal = _temporal(originals[n], kind)
+        if temporal and not planned.append_only:
+            raise unsupported("a temporal join of a relation that can retract rows",
+                              hint="FOR SYSTEM_TIME AS OF PROCTIME() joins a stream "
+                                   "(append-only): its rows are not kept.")
+        version = originals[n].args.get("version")
+        originals[n].set("version", None)  # planned as a plain relation, then put back
+        try:
+            right = _side(planner, originals[n], aliases[n], select, scope)
+        finally:
+            originals[n].set("version", version)
         if inner_only:
             right, conjuncts = _push_down(planner, right, aliases[n], conjuncts, scope)
         left_aliases = set(aliases[:n])
@@ -131,7 +145,7 @@ def plan_joins(planner: Planner, original: exp.Select) -> tuple[Planned, exp.Sel
                     continue
                 if aliases[n] in _owners(qualified, scope):
                     linking.append(qualified)
-        planned = _join(planner, planned, right, pairs, kind, linking)
+        planned = _join(planner, planned, right, pairs, kind, linking, temporal)
         if residual:
             condition = exp.and_(*residual) if len(residual) > 1 else residual[0]
             assert isinstance(condition, exp.Expression)
@@ -308,10 +322,29 @@ def _replace_node(planned: Planned, node: Node) -> Planned:
     return replace(planned, node=node)
 
 
+def _temporal(item: exp.Expr, kind: str) -> bool:
+    """Whether the joined `item` is `t FOR SYSTEM_TIME AS OF PROCTIME()` (a temporal
+    join: each row of the left joins `t` as it is when the row arrives)."""
+    from laminar_pg.sql.planner import unsupported
+
+    version = item.args.get("version")
+    if version is None:
+        return False
+    moment = version.args.get("expression")
+    if str(version.args.get("kind") or "").upper() != "AS OF" or not (
+            isinstance(moment, exp.Anonymous) and str(moment.this).lower() == "proctime"
+            and not moment.expressions):
+        raise unsupported(f"FOR SYSTEM_TIME {version.sql('postgres')}",
+                          hint="A temporal join is FOR SYSTEM_TIME AS OF PROCTIME().")
+    if kind not in ("inner", "left"):
+        raise unsupported(f"a {kind.upper()} temporal join (JOIN or LEFT JOIN only)")
+    return True
+
+
 def _join(planner: Planner, left: Planned, right: Planned,
           pairs: list[tuple[exp.Expr, exp.Expr]], kind: str,
-          conditions: list[exp.Expr]) -> Planned:
-    from laminar_pg.sql.planner import Planned
+          conditions: list[exp.Expr], temporal: bool = False) -> Planned:
+    from laminar_pg.sql.planner import Planned, unsupported
 
     types = []
     for lexpr, rexpr in pairs:
@@ -322,6 +355,14 @@ def _join(planner: Planner, left: Planned, right: Planned,
     right, right_keys = _with_keys(planner, right, [p[1] for p in pairs], types)
     fields = [f.with_nullable(True) for f in (*left.schema, *right.schema)]
     schema = pa.schema(fields)
+    if temporal:
+        if not pairs:
+            raise unsupported("a temporal join without a key equality in ON")
+        operator = HashJoin(left.schema, right.schema, left_keys, right_keys, kind, schema,
+                            temporal=True)
+        node = planner.node(operator, left.node, right.node)
+        # the stream's rows, each once: its event time and watermark go on
+        return Planned(node, schema, left.time_column, left.watermarked, True)
     close_key, close_shift = _window_key(left, right, left_keys, right_keys)
     expiry = _interval_expiry(left, right, conditions) if kind == "inner" else (None, None)
     operator = HashJoin(left.schema, right.schema, left_keys, right_keys, kind, schema,

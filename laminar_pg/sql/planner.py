@@ -237,6 +237,10 @@ class Planner:
         if isinstance(item, exp.Subquery):
             planned, names = self.plan_query(item.this)
             return self.renamed(planned, names)
+        if isinstance(item, exp.Table) and item.args.get("version") is not None:
+            raise unsupported(f"FOR SYSTEM_TIME {item.args['version'].sql('postgres')} "
+                              "here", hint="A temporal join is FROM stream s JOIN t FOR "
+                                           "SYSTEM_TIME AS OF PROCTIME() ON ...")
         if isinstance(item, exp.Table) and isinstance(item.this, exp.Anonymous):
             return self.window_function(item.this, used)
         if isinstance(item, exp.Table) and isinstance(item.this, exp.Identifier):

@@ -221,10 +221,17 @@ class HashJoin(Operator):
     def __init__(self, left: pa.Schema, right: pa.Schema, left_keys: list[int],
                  right_keys: list[int], kind: str, output_schema: pa.Schema, *,
                  close_key: int | None = None, close_shift: int = 0,
-                 expiry: tuple[Expiry | None, Expiry | None] | None = None) -> None:
+                 expiry: tuple[Expiry | None, Expiry | None] | None = None,
+                 temporal: bool = False) -> None:
         super().__init__(output_schema, inputs=2)
         if kind not in KINDS:
             raise ValueError(f"join kind {kind}")
+        if temporal and (kind not in ("inner", "left") or close_key is not None
+                         or expiry is not None):
+            raise ValueError("a temporal join is an inner or left join, nothing more")
+        # FOR SYSTEM_TIME AS OF PROCTIME(): a left row joins the right side as it is when
+        # the row arrives and is not kept; right changes update the state and emit nothing
+        self.temporal = temporal
         if len(left_keys) != len(right_keys):
             raise ValueError("one right key per left key")
         types = [left.field(i).type for i in left_keys]
@@ -279,6 +286,12 @@ class HashJoin(Operator):
         return micros(bound) + self.close_shift  # NULL keys are never held
 
     def on_watermark(self, watermark: Watermark, port: int) -> list[Message]:
+        if self.temporal:  # the stream's event time; the table has none
+            if port == 1 or (self._emitted_watermark is not None
+                             and watermark.value <= self._emitted_watermark):
+                return []
+            self._emitted_watermark = watermark.value
+            return [watermark]
         advanced = self.input_watermark(watermark, port)
         if any(e is not None for e in self.expiry):
             self._expire_due = True  # once per epoch, at the barrier: fewer, larger drops
@@ -322,6 +335,13 @@ class HashJoin(Operator):
         other_keys = other.keys.find(codes)
         other_keys[null_key] = -1
 
+        if self.temporal and port == 1:  # the table changed: later rows will see it
+            keep = np.flatnonzero(~null_key)
+            if keep.shape[0]:
+                kept = batch.take(pa.array(keep)) if keep.shape[0] != n else batch
+                key_slots, _ = this.apply(kept, codes[keep], weights[keep])
+                this.release_empty(key_slots)
+            return []
         # rows of this chunk x the other side's rows
         rows, slots, joined_w = other.matches(other_keys, weights)
         # this side preserved: rows with no partner, padded
@@ -331,7 +351,7 @@ class HashJoin(Operator):
         # the state, and the other side's rows whose partners came or went
         flips_slots = flips_w = np.empty(0, np.int64)
         keep = np.flatnonzero(~null_key)
-        if keep.shape[0]:
+        if keep.shape[0] and not self.temporal:
             kept_codes = codes[keep]
             before_slots = this.keys.find(kept_codes)
             before = this.totals(before_slots)
