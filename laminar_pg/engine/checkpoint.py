@@ -251,6 +251,15 @@ class Known:
     name: bytes
 
 
+ZERO_PAGE = Known(hashlib.sha256(bytes(PAGE_BYTES)).digest())
+
+
+@functools.cache
+def _zero_print() -> np.ndarray:
+    zero_print: np.ndarray = page_fingerprints(np.zeros(WORDS_PER_PAGE, dtype=np.uint64))[0]
+    return zero_print
+
+
 def _capture_buffer(raw: memoryview, previous: tuple[int, np.ndarray, list[bytes]] | None,
                     ) -> CapturedBuffer:
     size = raw.nbytes
@@ -269,9 +278,13 @@ def _capture_buffer(raw: memoryview, previous: tuple[int, np.ndarray, list[bytes
     if previous is not None:  # page by page: a grown array keeps its old pages in front
         common = min(previous[1].shape[0], prints.shape[0])
         same[:common] = (previous[1][:common] == prints[:common]).all(axis=1)
+    # a full page of zeros (the unused capacity of a grown array) is the one zero page
+    zero = (prints == _zero_print()).all(axis=1)
     for index, start in enumerate(range(0, size, PAGE_BYTES)):
         if same[index]:
             pages.append(Known(previous[2][index]))  # type: ignore[index]
+        elif zero[index]:
+            pages.append(ZERO_PAGE)
         else:
             pages.append(bytes(raw[start:start + PAGE_BYTES]))  # copied: it goes on changing
     return CapturedBuffer(size, pages, prints)
@@ -590,9 +603,14 @@ class CheckpointStore:
                     names = []
                     for page in buffer.pages:
                         if isinstance(page, Known):
-                            if page.name not in pages and page.name not in self.page_refs:
-                                raise ValueError("an unchanged page is no longer stored")
                             name = page.name
+                            if name not in pages and name not in self.page_refs:
+                                if page is not ZERO_PAGE:
+                                    raise ValueError("an unchanged page is no longer stored")
+                                batch.put(_PAGE + name, bytes(PAGE_BYTES))
+                                new_pages.append(name)
+                                written += PAGE_BYTES
+                                pages_written += 1
                         else:
                             name = hashlib.sha256(page).digest()
                             if name not in pages and name not in self.page_refs:

@@ -216,3 +216,22 @@ def test_a_torn_manifest_is_never_used(tmp_path: Path) -> None:
     reopened = CheckpointStore(tmp_path, retained=3)
     assert [m.epoch for m in reopened.manifests] == [1]
     reopened.close()
+
+
+def test_zero_pages_are_not_copied_and_stored_once(tmp_path: Path) -> None:
+    """The unused capacity of a grown array (whole pages of zeros) is one stored page."""
+    from laminar_pg.engine.checkpoint import PAGE_BYTES, ZERO_PAGE, _capture_buffer
+
+    array = np.zeros(4 * PAGE_BYTES // 8, dtype=np.int64)
+    array[:10] = 7  # the first page holds data, the other three are zeros
+    captured = _capture_buffer(memoryview(array.data).cast("B"), None)
+    assert [p is ZERO_PAGE for p in captured.pages] == [False, True, True, True]
+    assert isinstance(captured.pages[0], bytes)
+    store = CheckpointStore(tmp_path, retained=1)
+    state = capture_flow(plan(*streaming_with_sources(), EXTRA["session"]), "v")
+    state.buffers.append(captured)
+    manifest = store.write(Capture(1, 1, 0, time.time(), 0.0, [state], []), lambda lsn: None)
+    assert state_keys(store)[0] == len(store._pages_of[1])
+    _, buffers = store.read_flow(manifest, state.oid)
+    assert bytes(buffers[-1]) == array.tobytes()
+    store.close()
