@@ -241,7 +241,7 @@ class CapturedBuffer:
     name that checkpoint stored it under."""
 
     size: int
-    pages: list[bytes | memoryview | Known]
+    pages: list[bytes | bytearray | memoryview | Known]
     fingerprints: np.ndarray | None = None  # of a mutable buffer
     names: list[bytes] | None = None  # filled in once written
 
@@ -261,7 +261,9 @@ def _zero_print() -> np.ndarray:
 
 
 def _capture_buffer(raw: memoryview, previous: tuple[int, np.ndarray, list[bytes]] | None,
-                    ) -> CapturedBuffer:
+                    pool: list[bytearray] | None = None) -> CapturedBuffer:
+    """`pool`: page buffers to copy into (warm memory: copying into fresh memory costs a
+    page fault per 4 KiB, several times the copy itself); the writer gives them back."""
     size = raw.nbytes
     if raw.readonly:  # an Arrow buffer never changes: referenced, hashed by the writer
         return CapturedBuffer(size, [raw[i:i + PAGE_BYTES] for i in range(0, size, PAGE_BYTES)])
@@ -273,7 +275,7 @@ def _capture_buffer(raw: memoryview, previous: tuple[int, np.ndarray, list[bytes
         if prints.shape[0] * WORDS_PER_PAGE * 8 < size:  # they start a page of their own
             prints = np.vstack([prints, np.zeros((1, 4), dtype=np.uint64)])
         prints[-1, 0] ^= np.uint64(tail)
-    pages: list[bytes | memoryview | Known] = []
+    pages: list[bytes | bytearray | memoryview | Known] = []
     same = np.zeros(prints.shape[0], dtype=np.bool_)
     if previous is not None:  # page by page: a grown array keeps its old pages in front
         common = min(previous[1].shape[0], prints.shape[0])
@@ -285,8 +287,12 @@ def _capture_buffer(raw: memoryview, previous: tuple[int, np.ndarray, list[bytes
             pages.append(Known(previous[2][index]))  # type: ignore[index]
         elif zero[index]:
             pages.append(ZERO_PAGE)
+        elif pool is not None and start + PAGE_BYTES <= size:
+            page = pool.pop() if pool else bytearray(PAGE_BYTES)
+            page[:] = raw[start:start + PAGE_BYTES]  # copied: it goes on changing
+            pages.append(page)
         else:
-            pages.append(bytes(raw[start:start + PAGE_BYTES]))  # copied: it goes on changing
+            pages.append(bytes(raw[start:start + PAGE_BYTES]))
     return CapturedBuffer(size, pages, prints)
 
 
@@ -311,7 +317,7 @@ class FlowState:
     def copied(self) -> int:
         """Bytes the capture copied (the pages that changed)."""
         return sum(len(p) for b in self.buffers if b.fingerprints is not None
-                   for p in b.pages if isinstance(p, bytes))
+                   for p in b.pages if isinstance(p, (bytes, bytearray)))
 
 
 def definition_key(sql: str) -> str:
@@ -321,7 +327,8 @@ def definition_key(sql: str) -> str:
 Fingerprints = dict[tuple[int, int], tuple[int, np.ndarray, list[bytes]]]
 
 
-def capture_flow(flow: Any, definition: str, previous: Fingerprints | None = None) -> FlowState:
+def capture_flow(flow: Any, definition: str, previous: Fingerprints | None = None,
+                 pool: list[bytearray] | None = None) -> FlowState:
     """Pickle a dataflow's state (pipeline thread, right after a barrier). `previous`:
     per (flow, buffer index), the size, page fingerprints and page names of the last
     written checkpoint, whose unchanged pages are referenced instead of copied."""
@@ -337,7 +344,7 @@ def capture_flow(flow: Any, definition: str, previous: Fingerprints | None = Non
         if raw.nbytes < INLINE_BYTES:
             return True  # in band
         last = previous.get((flow.oid, len(buffers))) if previous is not None else None
-        buffers.append(_capture_buffer(raw, last))
+        buffers.append(_capture_buffer(raw, last, pool))
         return False
 
     out = io.BytesIO()
@@ -458,6 +465,19 @@ def _sync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+POOL_PAGES = (1 << 30) // PAGE_BYTES  # at most 1 GiB of page buffers kept warm
+
+
+def give_back(capture: Capture, pool: list[bytearray]) -> None:
+    """After `capture` was written (or failed): its page buffers back to the pool."""
+    for flow in capture.flows:
+        for buffer in flow.buffers:
+            for page in buffer.pages:
+                if isinstance(page, bytearray) and len(pool) < POOL_PAGES:
+                    pool.append(page)
+            buffer.pages = []
 
 
 def written_fingerprints(capture: Capture) -> Fingerprints:
@@ -724,6 +744,8 @@ class Checkpointer:
         # the last written checkpoint's page fingerprints and names, per (flow, buffer):
         # read by the next capture (never while a write is in flight)
         self.fingerprints: Fingerprints = {}
+        # page buffers captures copy into, given back after each write (kept warm)
+        self.pool: list[bytearray] = []
         self.completed = 0
         self.failed = 0
         self.last: Manifest | None = store.latest()
@@ -783,6 +805,7 @@ class Checkpointer:
                 for future in capture.waiters:
                     future.set_result(manifest)
             finally:
+                give_back(capture, self.pool)
                 self._busy = False
 
     def _remember(self, outcome: Outcome) -> None:

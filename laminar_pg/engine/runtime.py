@@ -342,7 +342,8 @@ class Runtime:
         began = time.perf_counter()
         waiters, checkpointer.requests = checkpointer.requests, []
         try:
-            flows = [capture_flow(flow, flow.definition, checkpointer.fingerprints)
+            flows = [capture_flow(flow, flow.definition, checkpointer.fingerprints,
+                                  checkpointer.pool)
                      for flow in self.ordered() if flow.failed is None and flow.definition]
         except Exception as exc:
             log.exception("checkpoint.capture_failed", epoch=barrier.epoch)

@@ -26,6 +26,7 @@ from laminar_pg.engine.checkpoint import (
     Fingerprints,
     RestoreMismatch,
     capture_flow,
+    give_back,
     restore_flow,
     written_fingerprints,
 )
@@ -100,15 +101,17 @@ def contents(flow: Dataflow) -> Counter[tuple[Any, ...]]:
 
 
 PREVIOUS: dict[Path, Fingerprints] = {}  # per store: the last capture's fingerprints
+POOL: list[bytearray] = []  # page buffers, reused from capture to capture
 
 
 def roundtrip(store: CheckpointStore, flow: Dataflow, epoch: int) -> tuple[bytes, list[bytearray]]:
-    """Capture (copying only the pages changed since this store's last capture), write,
-    read back."""
-    state = capture_flow(flow, "v", PREVIOUS.get(store.directory))
+    """Capture (copying only the pages changed since this store's last capture, into
+    reused page buffers), write, read back."""
+    state = capture_flow(flow, "v", PREVIOUS.get(store.directory), POOL)
     capture = Capture(epoch, epoch, 0, time.time(), 0.0, [state], [])
     manifest = store.write(capture, lambda lsn: None)
     PREVIOUS[store.directory] = written_fingerprints(capture)
+    give_back(capture, POOL)
     return store.read_flow(manifest, flow.oid)
 
 
