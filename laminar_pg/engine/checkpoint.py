@@ -496,9 +496,19 @@ class CheckpointStore:
         directory.mkdir(parents=True, exist_ok=True)
         options = Options(raw_mode=True)
         options.create_if_missing(True)
+        # Pages (256 KiB) go to blob files: compaction then moves their keys, not their
+        # bytes (random SHA-256 keys would have every page rewritten level after level).
+        options.set_enable_blob_files(True)
+        options.set_min_blob_size(16 << 10)
+        options.set_enable_blob_gc(True)
         self.db = Rdict(str(directory / "state"), options)
         self._nosync = WriteOptions()
         self._nosync.sync = False
+        # A checkpoint's writes skip the WAL: a flush makes them durable before the
+        # manifest is written (and without a manifest they are garbage anyway).
+        self._nowal = WriteOptions()
+        self._nowal.sync = False
+        self._nowal.disable_wal = True
         self.manifests: list[Manifest] = []
         self.page_refs: dict[bytes, int] = {}
         self._pages_of: dict[int, set[bytes]] = {}
@@ -642,7 +652,7 @@ class CheckpointStore:
                                 if pending >= WRITE_BATCH_BYTES:
                                     # rocksdict holds the GIL while it writes a batch:
                                     # small batches keep the pipeline thread's waits short
-                                    self.db.write(batch, self._nosync)
+                                    self.db.write(batch, self._nowal)
                                     batch = WriteBatch(raw_mode=True)
                                     pending = 0
                         names.append(name)
@@ -653,14 +663,14 @@ class CheckpointStore:
                 record = pickle.dumps((page_lists, sizes), protocol=5)
                 batch.put(_flow_key(capture.epoch, flow.oid), record)
                 written += len(record)
-                self.db.write(batch, self._nosync)
+                self.db.write(batch, self._nowal)
                 pending = 0
                 if index == len(capture.flows) // 2:
                     crashpoint("mid_state_write")
                 flows[flow.oid] = {"name": flow.name, "definition": flow.definition,
                                    "labels": flow.labels, "sources": flow.sources,
                                    "rows": flow.rows}
-            self.db.flush_wal(True)
+            self.db.flush(True)  # memtables to SST files, synced
             crashpoint("after_state_write")
             wait_log(capture.log_lsn)  # the state reflects commits that must be durable
             manifest = Manifest(
