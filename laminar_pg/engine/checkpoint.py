@@ -508,7 +508,8 @@ class CheckpointStore:
         # manifest is written (and without a manifest they are garbage anyway).
         self._nowal = WriteOptions()
         self._nowal.sync = False
-        self._nowal.disable_wal = True
+        # a property at run time; rocksdict's stub declares it a method
+        self._nowal.disable_wal = True  # type: ignore[method-assign, assignment]
         self.manifests: list[Manifest] = []
         self.page_refs: dict[bytes, int] = {}
         self._pages_of: dict[int, set[bytes]] = {}
