@@ -68,7 +68,6 @@ PAGE_BYTES = 256 << 10
 INLINE_BYTES = 16 << 10  # smaller buffers stay in the payload
 WRITE_BATCH_BYTES = 4 << 20
 NODE_FIELDS = ("rows_in", "rows_out", "chunks_in", "watermark")
-READER_PLAN = ("generator",)
 _PAGE = b"page/"
 _FLOW = b"flow/"
 

@@ -386,3 +386,12 @@ class ShowColumns(LaminarStatement):
     """`SHOW COLUMNS FROM name` (this: exp.Table)."""
 
     arg_types = {"this": True}
+
+
+def split_and(condition: exp.Expr) -> list[exp.Expr]:
+    """The operands of a chain of ANDs (parentheses looked through), in order."""
+    if isinstance(condition, exp.And):
+        return split_and(condition.this) + split_and(condition.expression)
+    if isinstance(condition, exp.Paren):
+        return split_and(condition.this)
+    return [condition]

@@ -33,6 +33,7 @@ from laminar_pg.engine.operators.join import HashJoin
 from laminar_pg.engine.operators.join_expiry import Expiry
 from laminar_pg.engine.operators.project import Project
 from laminar_pg.errors import SqlError
+from laminar_pg.sql.ast import split_and
 
 if TYPE_CHECKING:
     from laminar_pg.engine.dataflow import Node
@@ -63,7 +64,7 @@ def plan_joins(planner: Planner, original: exp.Select) -> tuple[Planned, exp.Sel
     merged: dict[str, str] = {}  # USING column -> the internal name it stands for
     hidden: set[str] = set()  # internal names a USING merged away from `*`
     where = select.args.get("where")
-    conjuncts = _conjuncts(where.this) if where is not None else []
+    conjuncts = split_and(where.this) if where is not None else []
     # Without outer joins, a WHERE conjunct on one relation's columns filters that
     # relation before it is joined (Nexmark q20's `A.category = 10`): less join state.
     inner_only = all(not j.args.get("side") for j in joins)
@@ -112,7 +113,7 @@ def plan_joins(planner: Planner, original: exp.Select) -> tuple[Planned, exp.Sel
                 merged[name] = right_name if kind == "right" else left_name
                 hidden.add(left_name if kind == "right" else right_name)
         elif on is not None:
-            for conjunct in _conjuncts(_qualified(on.copy(), scope, aliases[: n + 1],
+            for conjunct in split_and(_qualified(on.copy(), scope, aliases[: n + 1],
                                                   merged)):
                 pair = _key_pair(conjunct, scope, left_aliases, aliases[n])
                 if pair is None:
@@ -261,14 +262,6 @@ def _qualified(node: exp.Expr, scope: Scope, visible: list[str],
 def _owners(node: exp.Expr, scope: Scope) -> set[str]:
     internal = {name: alias for alias, cols in scope.items() for name in cols.values()}
     return {internal[c.name] for c in node.find_all(exp.Column) if c.name in internal}
-
-
-def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
-    if isinstance(node, exp.And):
-        return _conjuncts(node.left) + _conjuncts(node.right)
-    if isinstance(node, exp.Paren):
-        return _conjuncts(node.this)
-    return [node]
 
 
 def _key_pair(conjunct: exp.Expr, scope: Scope, left: set[str],

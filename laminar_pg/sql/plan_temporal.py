@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlglot import exp
 
+from laminar_pg.sql.ast import split_and
+
 _NOW_NAMES = ("now", "mz_now", "current_timestamp", "transaction_timestamp",
               "statement_timestamp")
 _HINT = ("A temporal filter keeps recent rows: WHERE time_column > now() - INTERVAL "
@@ -31,17 +33,9 @@ def mentions_now(node: exp.Expr) -> bool:
     return any(_is_now(n) for n in node.walk())
 
 
-def conjuncts(condition: exp.Expr) -> list[exp.Expr]:
-    if isinstance(condition, exp.And):
-        return conjuncts(condition.this) + conjuncts(condition.expression)
-    if isinstance(condition, exp.Paren):
-        return conjuncts(condition.this)
-    return [condition]
-
-
 def split_temporal(condition: exp.Expr) -> tuple[exp.Expr | None, list[exp.Expr]]:
     """(the conjuncts without now(), ANDed; the temporal ones)."""
-    parts = conjuncts(condition)
+    parts = split_and(condition)
     temporal = [p for p in parts if mentions_now(p)]
     rest = [p for p in parts if not mentions_now(p)]
     if not temporal:

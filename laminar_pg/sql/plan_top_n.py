@@ -30,6 +30,7 @@ from sqlglot import exp
 from laminar_pg import errcodes
 from laminar_pg.engine.operators.project import Project
 from laminar_pg.engine.operators.top_n import SortKey, TopN
+from laminar_pg.sql.ast import split_and
 
 if TYPE_CHECKING:
     from laminar_pg.sql.planner import Planned, Planner
@@ -78,14 +79,6 @@ def _bound(conjunct: exp.Expr, name: str) -> int | None:
     return None
 
 
-def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
-    if isinstance(node, exp.And):
-        return _conjuncts(node.left) + _conjuncts(node.right)
-    if isinstance(node, exp.Paren):
-        return _conjuncts(node.this)
-    return [node]
-
-
 @contextmanager
 def _items(select: exp.Select, items: list[exp.Expr], **clauses: exp.Expr | None) -> Iterator[None]:
     """`select` with other SELECT items and clauses while planning; put back after."""
@@ -129,7 +122,7 @@ def plan_row_number(planner: Planner, outer: exp.Select) -> tuple[Planned, exp.E
     if item is None or where is None:
         return None
     name = item.alias
-    conjuncts = _conjuncts(where.this)
+    conjuncts = split_and(where.this)
     limits = [(c, n) for c in conjuncts if (n := _bound(c, name)) is not None]
     if not limits:
         return None
