@@ -10,6 +10,7 @@ the rank as a column or without. The order covers every column, so it is total.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -91,9 +92,21 @@ def test_top_n_matches_the_twin(append_only: bool, rank: bool, data: st.DataObje
     out_schema = pa.schema([*SCHEMA, pa.field("rank", pa.int64())]) if rank else SCHEMA
     op = TopN(SCHEMA, partition, order, limit, out_schema, offset=offset,
               rank_column=rank, append_only=append_only)
+    held = drive(op, data.draw(scripts(append_only), label="chunks"), append_only,
+                 lambda held: twin(held, order, limit, offset, rank) if partition
+                 else twin_global(held, order, limit, offset, rank))
+    if append_only:  # rows ranked past the limit are forgotten
+        distinct = Counter(r[0] if partition else "all" for r, w in held.items() if w > 0)
+        assert len(op.rows) <= sum(min(n, limit + offset) for n in distinct.values())
+
+
+def drive(op: TopN, chunks: list[list[tuple[Row, int]]], append_only: bool,
+          want: Callable[[Counter[Row]], Counter[Row]]) -> Counter[Row]:
+    """Feed `chunks` to `op`, a barrier after each; after each barrier, the output added
+    up must equal `want` of the rows held. Returns the rows held at the end."""
     held: Counter[Row] = Counter()
     integrated: Counter[Row] = Counter()
-    for epoch, chunk in enumerate(data.draw(scripts(append_only), label="chunks")):
+    for epoch, chunk in enumerate(chunks):
         columns = [pa.array([r[i] for r, _ in chunk], f.type) for i, f in enumerate(SCHEMA)]
         weights = np.array([w for _, w in chunk], np.int64)
         batch = pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
@@ -107,12 +120,8 @@ def test_top_n_matches_the_twin(append_only: bool, rank: bool, data: st.DataObje
             for row, w in zip(values, ws, strict=True):
                 integrated[row] += w
         integrated = Counter({k: v for k, v in integrated.items() if v})
-        want = twin(held, order, limit, offset, rank) if partition else \
-            twin_global(held, order, limit, offset, rank)
-        assert integrated == want, f"epoch {epoch}"
-    if append_only:  # rows ranked past the limit are forgotten
-        distinct = Counter(r[0] if partition else "all" for r, w in held.items() if w > 0)
-        assert len(op.rows) <= sum(min(n, limit + offset) for n in distinct.values())
+        assert integrated == want(held), f"epoch {epoch}"
+    return held
 
 
 def twin_global(rows: Counter[Row], order: list[SortKey], limit: int, offset: int,
@@ -192,21 +201,5 @@ def test_rank_and_dense_rank_match_the_twin(append_only: bool, ties: str,
     out_schema = pa.schema([*SCHEMA, pa.field("rank", pa.int64())])
     op = TopN(SCHEMA, partition, order, limit, out_schema, rank_column=True,
               append_only=append_only, ties=ties)
-    held: Counter[Row] = Counter()
-    integrated: Counter[Row] = Counter()
-    for epoch, chunk in enumerate(data.draw(scripts(append_only), label="chunks")):
-        columns = [pa.array([r[i] for r, _ in chunk], f.type) for i, f in enumerate(SCHEMA)]
-        weights = np.array([w for _, w in chunk], np.int64)
-        batch = pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
-        op.on_chunk(Chunk(batch, None if append_only else weights), 0)
-        for row, weight in chunk:
-            held[row] += weight
-        for out in op.on_barrier(Barrier(epoch + 1, epoch + 1)):
-            assert isinstance(out, Chunk)
-            ws = [1] * out.batch.num_rows if out.weights is None else out.weights.tolist()
-            values = zip(*[c.to_pylist() for c in out.batch.columns], strict=True)
-            for row, w in zip(values, ws, strict=True):
-                integrated[row] += w
-        integrated = Counter({k: v for k, v in integrated.items() if v})
-        want = tied_twin(held, order, limit, ties == "dense_rank", bool(partition))
-        assert integrated == want, f"epoch {epoch}"
+    drive(op, data.draw(scripts(append_only), label="chunks"), append_only,
+          lambda held: tied_twin(held, order, limit, ties == "dense_rank", bool(partition)))
