@@ -229,7 +229,7 @@ def test_a_torn_manifest_is_never_used(tmp_path: Path) -> None:
 
 def test_zero_pages_are_not_copied_and_stored_once(tmp_path: Path) -> None:
     """The unused capacity of a grown array (whole pages of zeros) is one stored page."""
-    from laminar_pg.engine.checkpoint import PAGE_BYTES, ZERO_PAGE, _capture_buffer
+    from laminar_pg.engine.checkpoint_capture import PAGE_BYTES, ZERO_PAGE, _capture_buffer
 
     array = np.zeros(4 * PAGE_BYTES // 8, dtype=np.int64)
     array[:10] = 7  # the first page holds data, the other three are zeros
